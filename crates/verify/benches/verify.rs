@@ -1,0 +1,148 @@
+//! Verifications per second for a 1 KiB body, per scheme.
+//!
+//! `cargo bench -p hookgate-verify --bench verify`
+//!
+//! The baseline, measured in the same run, is the bare HMAC-SHA256 primitive over the same
+//! body: each scheme's full verification (header parsing, decoding, key choice, claims,
+//! metadata extraction) is printed as verifications/s and as a multiple of that baseline.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use criterion::{Criterion, Throughput};
+use hookgate_verify::{Algorithm, HashAlgorithm, KeySet, NoKeys, Request, Secret, SigningKeys, Source, SourceSpec};
+use openssl::ec::{EcGroup, EcKey};
+use openssl::nid::Nid;
+use openssl::pkey::PKey;
+use openssl::rsa::Rsa;
+use time::OffsetDateTime;
+
+const GROUP: &str = "verify_1KiB";
+
+fn source(toml_text: &str) -> Source {
+    Source::build(toml::from_str::<SourceSpec>(toml_text).unwrap()).unwrap()
+}
+
+fn pems(pkey: PKey<openssl::pkey::Private>) -> (String, String) {
+    (
+        String::from_utf8(pkey.private_key_to_pem_pkcs8().unwrap()).unwrap(),
+        String::from_utf8(pkey.public_key_to_pem().unwrap()).unwrap(),
+    )
+}
+
+fn quoted(text: &str) -> String {
+    toml::Value::String(text.to_owned()).to_string()
+}
+
+fn body() -> Vec<u8> {
+    let mut body = br#"{"event_id":"0f6c7b34-8f5d-4b43-9a7c-6e9b5b1d2c11","type":"orders/created","data":""#.to_vec();
+    body.resize(1024 - 2, b'x');
+    body.extend_from_slice(b"\"}");
+    body
+}
+
+fn benches(c: &mut Criterion) {
+    let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+    let body = body();
+    let mut group = c.benchmark_group(GROUP);
+    group.throughput(Throughput::Elements(1));
+
+    group.bench_function("baseline_hmac_sha256_primitive", |b| {
+        b.iter(|| HashAlgorithm::Sha256.mac_of(black_box(b"bench-secret"), black_box(&body)))
+    });
+
+    let rsa = pems(PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap());
+    let p521 = pems(PKey::from_ec_key(EcKey::generate(&EcGroup::from_curve_name(Nid::SECP521R1).unwrap()).unwrap()).unwrap());
+    let ed25519 = pems(PKey::generate_ed25519().unwrap());
+    let whsk = format!("whsk_{}", hookgate_verify::Encoding::Base64.encode(&[9u8; 32]));
+    let whpk = hookgate_verify::standard_webhooks_public_key(&whsk).unwrap();
+
+    let cases: Vec<(&str, String, SigningKeys)> = vec![
+        ("hmac_sha256_github", "preset = \"github\"\nsecret = \"bench-secret\"".into(), SigningKeys::default()),
+        (
+            "jwt_hs256",
+            "id = \"json:/event_id\"\n[verify]\nkind = \"jwt\"\nalgorithms = \"HS256\"\nsecret = \"bench-secret\"\nissuer = \"i\"\naudience = \"a\"".into(),
+            SigningKeys::default(),
+        ),
+        (
+            "jwt_rs256",
+            format!("id = \"json:/event_id\"\n[verify]\nkind = \"jwt\"\nalgorithms = \"RS256\"\npublic_key = {}\nissuer = \"i\"\naudience = \"a\"", quoted(&rsa.1)),
+            SigningKeys { private_key_pem: Some(rsa.0.clone()), ..Default::default() },
+        ),
+        (
+            "jwt_es512_qitech",
+            format!("preset = \"qitech\"\npublic_key = {}\napi_client_key = \"k\"", quoted(&p521.1)),
+            SigningKeys { private_key_pem: Some(p521.0.clone()), ..Default::default() },
+        ),
+        (
+            "jwt_eddsa",
+            format!("id = \"json:/event_id\"\n[verify]\nkind = \"jwt\"\nalgorithms = \"EdDSA\"\npublic_key = {}\nissuer = \"i\"\naudience = \"a\"", quoted(&ed25519.1)),
+            SigningKeys { private_key_pem: Some(ed25519.0.clone()), ..Default::default() },
+        ),
+        (
+            "standard_webhooks_v1",
+            "preset = \"standard-webhooks\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"".into(),
+            SigningKeys { event_id: Some("msg_1".into()), ..Default::default() },
+        ),
+        (
+            "standard_webhooks_v1a_ed25519",
+            format!("preset = \"standard-webhooks\"\nsecret = \"{whpk}\""),
+            SigningKeys { event_id: Some("msg_1".into()), secret: Some(Secret::new(whsk.clone())), ..Default::default() },
+        ),
+    ];
+    for (name, config, keys) in &cases {
+        let src = source(config);
+        let mut req = Request::post("/client_webhook_endpoint", &body);
+        src.sign(&mut req, now, keys).unwrap();
+        src.accept(&req, now, &NoKeys).unwrap_or_else(|e| panic!("{name}: {e}"));
+        group.bench_function(*name, |b| b.iter(|| src.accept(black_box(&req), now, &NoKeys).unwrap()));
+    }
+
+    // OIDC: RS256 ID token checked against a key set, as the server holds it.
+    let issuer = "https://issuer.example.com";
+    let src = source(&format!("[verify]\nkind = \"oidc\"\n[verify.issuers]\n\"{issuer}\" = [\"aud\"]"));
+    let jwk = josekit::jws::RS256.key_pair_from_pem(&rsa.0).unwrap().to_jwk_public_key();
+    let mut jwk = jwk;
+    jwk.set_key_id("k1");
+    let jwks = format!("{{\"keys\":[{jwk}]}}");
+    let mut keys = std::collections::HashMap::new();
+    keys.insert(issuer.to_owned(), std::sync::Arc::new(KeySet::from_jwks(jwks.as_bytes()).unwrap()));
+    let mut req = Request::post("/pps", &body);
+    let signing = SigningKeys {
+        private_key_pem: Some(rsa.0.clone()),
+        key_id: Some("k1".into()),
+        issuer: Some(issuer.into()),
+        algorithm: Some(Algorithm::RS256),
+        ..Default::default()
+    };
+    src.sign(&mut req, now, &signing).unwrap();
+    src.accept(&req, now, &keys).unwrap();
+    group.bench_function("oidc_rs256", |b| b.iter(|| src.accept(black_box(&req), now, &keys).unwrap()));
+    group.finish();
+}
+
+fn mean_ns(dir: &PathBuf, id: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(dir.join(GROUP).join(id).join("new/estimates.json")).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json["mean"]["point_estimate"].as_f64()
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    benches(&mut criterion);
+    criterion.final_summary();
+
+    let dir = std::env::var_os("CRITERION_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("criterion"));
+    let Some(baseline) = mean_ns(&dir, "baseline_hmac_sha256_primitive") else { return };
+    println!("\n{:<32} {:>14} {:>12}", "scheme (1 KiB body)", "verifications/s", "× baseline");
+    for id in [
+        "baseline_hmac_sha256_primitive", "hmac_sha256_github", "jwt_hs256", "jwt_rs256", "jwt_es512_qitech", "jwt_eddsa",
+        "standard_webhooks_v1", "standard_webhooks_v1a_ed25519", "oidc_rs256",
+    ] {
+        if let Some(ns) = mean_ns(&dir, id) {
+            println!("{id:<32} {:>14.0} {:>12.2}", 1e9 / ns, ns / baseline);
+        }
+    }
+}

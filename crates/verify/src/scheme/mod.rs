@@ -1,0 +1,322 @@
+//! The verification schemes. Each module holds one scheme's configuration, its checks and
+//! its signer; [`CheckConfig`] selects one by `kind`.
+
+pub mod hmac;
+pub mod ip;
+pub mod jose;
+pub mod jwt;
+pub mod oidc;
+pub mod standard_webhooks;
+pub mod token;
+pub mod twilio;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::error::{ConfigError, SignError, VerifyError};
+use crate::request::Request;
+use crate::secret::Secret;
+use crate::template::Context;
+use oidc::KeyLookup;
+
+/// One value or a list of them, as TOML users write either. Errors inside the value are
+/// reported as they are (an untagged enum would hide them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OneOrMany<T> {
+    /// A single value.
+    One(T),
+    /// Several values.
+    Many(Vec<T>),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+        use serde::de::IntoDeserializer;
+
+        struct Visitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visitor<T> {
+            type Value = OneOrMany<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a value or a list of values")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                Vec::<T>::deserialize(SeqAccessDeserializer::new(seq)).map(OneOrMany::Many)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map)).map(OneOrMany::One)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                T::deserialize(v.into_deserializer()).map(OneOrMany::One)
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+                T::deserialize(v.into_deserializer()).map(OneOrMany::One)
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                T::deserialize(v.into_deserializer()).map(OneOrMany::One)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                T::deserialize(v.into_deserializer()).map(OneOrMany::One)
+            }
+        }
+        deserializer.deserialize_any(Visitor(std::marker::PhantomData))
+    }
+}
+
+impl<T> OneOrMany<T> {
+    /// The values as a list.
+    pub fn into_vec(self) -> Vec<T> {
+        match self {
+            OneOrMany::One(v) => vec![v],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// The `[source.verify]` table: one check, chosen by `kind`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum CheckConfig {
+    /// HMAC signature.
+    Hmac(hmac::HmacConfig),
+    /// JWT with configured keys.
+    Jwt(jwt::JwtConfig),
+    /// OIDC ID token from trusted issuers.
+    Oidc(oidc::OidcConfig),
+    /// Shared token in a header or query parameter.
+    Token(token::TokenConfig),
+    /// HTTP Basic credentials.
+    Basic(token::BasicConfig),
+    /// Standard Webhooks (`svix` is an alias).
+    #[serde(alias = "svix")]
+    StandardWebhooks(standard_webhooks::StandardWebhooksConfig),
+    /// Client IP allowlist.
+    Ip(ip::IpConfig),
+    /// Twilio's URL + parameters signature.
+    Twilio(twilio::TwilioConfig),
+    /// No verification at all (explicit, for trusted internal senders).
+    None {},
+}
+
+/// A built check, ready to verify and to sign.
+#[derive(Debug)]
+pub enum Check {
+    /// See [`hmac::HmacCheck`].
+    Hmac(hmac::HmacCheck),
+    /// See [`jwt::JwtCheck`].
+    Jwt(jwt::JwtCheck),
+    /// See [`oidc::OidcCheck`].
+    Oidc(oidc::OidcCheck),
+    /// See [`token::TokenCheck`].
+    Token(token::TokenCheck),
+    /// See [`token::BasicCheck`].
+    Basic(token::BasicCheck),
+    /// See [`standard_webhooks::StandardWebhooksCheck`].
+    StandardWebhooks(standard_webhooks::StandardWebhooksCheck),
+    /// See [`ip::IpCheck`].
+    Ip(ip::IpCheck),
+    /// See [`twilio::TwilioCheck`].
+    Twilio(twilio::TwilioCheck),
+    /// Accepts everything.
+    None,
+}
+
+impl Check {
+    /// Validates a check's configuration.
+    pub fn build(config: CheckConfig) -> Result<Check, ConfigError> {
+        Ok(match config {
+            CheckConfig::Hmac(c) => Check::Hmac(hmac::HmacCheck::build(c)?),
+            CheckConfig::Jwt(c) => Check::Jwt(jwt::JwtCheck::build(c)?),
+            CheckConfig::Oidc(c) => Check::Oidc(oidc::OidcCheck::build(c)?),
+            CheckConfig::Token(c) => Check::Token(token::TokenCheck::build(c)?),
+            CheckConfig::Basic(c) => Check::Basic(token::BasicCheck::build(c)?),
+            CheckConfig::StandardWebhooks(c) => {
+                Check::StandardWebhooks(standard_webhooks::StandardWebhooksCheck::build(c)?)
+            }
+            CheckConfig::Ip(c) => Check::Ip(ip::IpCheck::build(c)?),
+            CheckConfig::Twilio(c) => Check::Twilio(twilio::TwilioCheck::build(c)?),
+            CheckConfig::None {} => Check::None,
+        })
+    }
+
+    /// The scheme's `kind` name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Check::Hmac(_) => "hmac",
+            Check::Jwt(_) => "jwt",
+            Check::Oidc(_) => "oidc",
+            Check::Token(_) => "token",
+            Check::Basic(_) => "basic",
+            Check::StandardWebhooks(_) => "standard-webhooks",
+            Check::Ip(_) => "ip",
+            Check::Twilio(_) => "twilio",
+            Check::None => "none",
+        }
+    }
+
+    pub(crate) fn verify(
+        &self,
+        ctx: &mut Context<'_, '_>,
+        now: OffsetDateTime,
+        keys: &dyn KeyLookup,
+    ) -> Result<Verified, VerifyError> {
+        match self {
+            Check::Hmac(c) => c.verify(ctx, now),
+            Check::Jwt(c) => c.verify(ctx, now),
+            Check::Oidc(c) => c.verify(ctx, now, keys),
+            Check::Token(c) => c.verify(ctx),
+            Check::Basic(c) => c.verify(ctx),
+            Check::StandardWebhooks(c) => c.verify(ctx, now),
+            Check::Ip(c) => c.verify(ctx),
+            Check::Twilio(c) => c.verify(ctx),
+            Check::None => Ok(Verified::new("none")),
+        }
+    }
+
+    pub(crate) fn sign(&self, input: &mut SignInput<'_, '_>) -> Result<(), SignError> {
+        match self {
+            Check::Hmac(c) => c.sign(input),
+            Check::Jwt(c) => c.sign(input),
+            Check::Oidc(c) => c.sign(input),
+            Check::Token(c) => c.sign(input),
+            Check::Basic(c) => c.sign(input),
+            Check::StandardWebhooks(c) => c.sign(input),
+            Check::Twilio(c) => c.sign(input),
+            // Nothing to add: the sender's address or no credential at all.
+            Check::Ip(_) | Check::None => Ok(()),
+        }
+    }
+}
+
+/// What verification established about a request. Stored with the event; holds no secret.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Verified {
+    /// The schemes that passed, joined with `+` (e.g. `jwt+token`).
+    pub scheme: String,
+    /// Which key matched: a JWK `kid`, or `secret#N` for the N-th configured secret.
+    pub key_id: Option<String>,
+    /// The token issuer (JWT/OIDC).
+    pub issuer: Option<String>,
+    /// The token subject (JWT/OIDC).
+    pub subject: Option<String>,
+    /// The verified token's claims (JWT/OIDC).
+    pub claims: Option<Map<String, Value>>,
+}
+
+impl Verified {
+    pub(crate) fn new(scheme: &str) -> Self {
+        Verified {
+            scheme: scheme.to_owned(),
+            ..Verified::default()
+        }
+    }
+
+    pub(crate) fn with_key_id(mut self, key_id: String) -> Self {
+        self.key_id = Some(key_id);
+        self
+    }
+
+    pub(crate) fn with_claims(mut self, claims: Map<String, Value>) -> Self {
+        self.issuer = claims.get("iss").and_then(Value::as_str).map(str::to_owned);
+        self.subject = claims.get("sub").and_then(Value::as_str).map(str::to_owned);
+        self.claims = Some(claims);
+        self
+    }
+
+    /// Folds a further passed check into this summary.
+    pub(crate) fn merge(&mut self, other: Verified) {
+        if self.scheme.is_empty() {
+            *self = other;
+            return;
+        }
+        self.scheme = format!("{}+{}", self.scheme, other.scheme);
+        if self.claims.is_none() && other.claims.is_some() {
+            self.claims = other.claims;
+            self.issuer = other.issuer;
+            self.subject = other.subject;
+            self.key_id = other.key_id.or(self.key_id.take());
+        } else if self.key_id.is_none() {
+            self.key_id = other.key_id;
+        }
+    }
+}
+
+/// Key material and identities a sender signs with. What a scheme does not need it ignores.
+#[derive(Debug, Clone, Default)]
+pub struct SigningKeys {
+    /// Shared secret (HMAC, HS*, token, Standard Webhooks `whsec_`/`whsk_`, Basic `user:pass`).
+    /// When absent, the source's first configured secret is used.
+    pub secret: Option<Secret>,
+    /// A private key in PEM (JWT RS*/PS*/ES*/EdDSA, OIDC).
+    pub private_key_pem: Option<String>,
+    /// The `kid` to put in the token header.
+    pub key_id: Option<String>,
+    /// OIDC: the issuer to mint the token as.
+    pub issuer: Option<String>,
+    /// OIDC: the audience to mint the token for.
+    pub audience: Option<String>,
+    /// JWT/OIDC: the subject.
+    pub subject: Option<String>,
+    /// OIDC: the signing algorithm (default RS256).
+    pub algorithm: Option<jose::Algorithm>,
+    /// The event id to send (Standard Webhooks `webhook-id`).
+    pub event_id: Option<String>,
+}
+
+/// The request being signed, the signing time and the keys.
+pub(crate) struct SignInput<'r, 'b> {
+    pub request: &'r mut Request<'b>,
+    pub now: OffsetDateTime,
+    pub keys: &'r SigningKeys,
+}
+
+impl SignInput<'_, '_> {
+    /// The explicit secret, else the first configured one.
+    pub fn secret_or(&self, configured: &[Secret]) -> Result<Secret, SignError> {
+        self.keys
+            .secret
+            .clone()
+            .or_else(|| configured.first().cloned())
+            .ok_or_else(|| SignError("a shared secret is needed (--secret)".into()))
+    }
+
+    pub fn private_key(&self) -> Result<&str, SignError> {
+        self.keys
+            .private_key_pem
+            .as_deref()
+            .ok_or_else(|| SignError("a private key is needed (--key FILE)".into()))
+    }
+}
+
+/// `secret` and `secrets` merged; at least one, none empty.
+pub(crate) fn secret_list(
+    secret: Option<String>,
+    secrets: Vec<String>,
+) -> Result<Vec<Secret>, ConfigError> {
+    let mut all: Vec<String> = secret.into_iter().collect();
+    all.extend(secrets);
+    if all.is_empty() {
+        return Err(ConfigError::new(
+            "secret",
+            "set `secret` (or `secrets` for rotation)",
+        ));
+    }
+    if let Some(i) = all.iter().position(|s| s.is_empty()) {
+        return Err(ConfigError::new(
+            if i == 0 {
+                "secret".to_string()
+            } else {
+                format!("secrets[{i}]")
+            },
+            "is empty (an unset environment variable?)",
+        ));
+    }
+    Ok(all.into_iter().map(Secret::new).collect())
+}

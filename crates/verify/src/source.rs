@@ -1,0 +1,282 @@
+//! A source: the checks a request must pass, the payload schema, where the event id,
+//! topic, tenant and provider timestamp come from, and the answers to give. Built from a
+//! `[[source]]` table, directly or through a preset.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::error::{ConfigError, ErrorKind, SignError, VerifyError};
+use crate::preset;
+use crate::request::Request;
+use crate::response::Responses;
+use crate::schema::PayloadSchema;
+use crate::scheme::oidc::{KeyLookup, OidcCheck};
+use crate::scheme::{Check, CheckConfig, OneOrMany, SignInput, SigningKeys, Verified};
+use crate::template::{Context, Field};
+use crate::timestamp::{parse_timestamp, TimestampFormat};
+
+/// The verification part of a `[[source]]` table. Keys the server owns (`name`, `path`, …)
+/// are not read here; [`SourceSpec::FIELDS`] lists the keys that are.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SourceSpec {
+    /// A preset name (`entrupy`, `github`, …).
+    pub preset: Option<String>,
+    /// Preset parameter: shared secret.
+    pub secret: Option<String>,
+    /// Preset parameter: several shared secrets (rotation).
+    pub secrets: Option<Vec<String>>,
+    /// Preset parameter (`trivialsec`): the account name in the audience.
+    pub account: Option<String>,
+    /// Preset parameter (`trivialsec`): the expected `sub`.
+    pub subject: Option<String>,
+    /// Preset parameter (`qitech`): the provider's public key, PEM.
+    pub public_key: Option<String>,
+    /// Preset parameter (`qitech`): the expected `API-CLIENT-KEY`.
+    pub api_client_key: Option<String>,
+    /// Preset parameter (`pps`): trusted issuers → audiences.
+    pub issuers: Option<BTreeMap<String, Vec<String>>>,
+    /// Preset parameter (`pps`): allow http issuers on loopback.
+    pub allow_http_issuers: Option<bool>,
+    /// Preset parameter (`pps`): key cache lifetime.
+    pub jwks_cache: Option<String>,
+    /// Preset parameter (`twilio`): public base URL.
+    pub url: Option<String>,
+    /// Preset parameter: timestamp tolerance.
+    pub tolerance: Option<String>,
+    /// Checks of their own, or added to a preset's (all must pass).
+    pub verify: Option<OneOrMany<CheckConfig>>,
+    /// Where the dedupe id comes from (`header:…`, `json:/…`, `claim:…`); a list means
+    /// the first one present.
+    pub id: Option<OneOrMany<String>>,
+    /// Where the topic comes from.
+    pub topic: Option<OneOrMany<String>>,
+    /// Where the tenant comes from.
+    pub tenant: Option<OneOrMany<String>>,
+    /// Where the provider's timestamp comes from.
+    pub timestamp: Option<OneOrMany<String>>,
+    /// A JSON Schema for the payload (a table, or JSON text).
+    pub schema: Option<Value>,
+}
+
+impl SourceSpec {
+    /// The `[[source]]` keys this crate reads.
+    pub const FIELDS: &'static [&'static str] = &[
+        "preset",
+        "secret",
+        "secrets",
+        "account",
+        "subject",
+        "public_key",
+        "api_client_key",
+        "issuers",
+        "allow_http_issuers",
+        "jwks_cache",
+        "url",
+        "tolerance",
+        "verify",
+        "id",
+        "topic",
+        "tenant",
+        "timestamp",
+        "schema",
+    ];
+}
+
+/// The event metadata read from a verified request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventMeta {
+    /// The provider's event id, for deduplication.
+    pub id: Option<String>,
+    /// The topic (event type).
+    pub topic: Option<String>,
+    /// The tenant.
+    pub tenant: Option<String>,
+    /// The provider's timestamp as sent.
+    pub provider_timestamp_raw: Option<String>,
+    /// The provider's timestamp, when it could be read.
+    pub provider_timestamp: Option<OffsetDateTime>,
+}
+
+/// A request that passed every check of its source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Accepted {
+    /// What verification established.
+    pub verified: Verified,
+    /// The event's metadata.
+    pub meta: EventMeta,
+}
+
+/// A built source.
+#[derive(Debug)]
+pub struct Source {
+    preset: Option<&'static str>,
+    checks: Vec<Check>,
+    schema: Option<PayloadSchema>,
+    id: Vec<Field>,
+    /// An explicitly configured id must be present; a preset's default is best-effort.
+    id_required: bool,
+    topic: Vec<Field>,
+    tenant: Vec<Field>,
+    timestamp: Vec<Field>,
+    responses: Responses,
+}
+
+impl Source {
+    /// Validates a source specification. Every error names the key that is wrong.
+    pub fn build(spec: SourceSpec) -> Result<Source, ConfigError> {
+        let mut defaults = match spec.preset.as_deref() {
+            Some(name) => preset::expand(name, &spec)?,
+            None => {
+                preset::refuse_parameters_without_preset(&spec)?;
+                preset::Expansion::default()
+            }
+        };
+        let mut checks = Vec::new();
+        // A preset's checks take their values from the preset parameters under the same
+        // names (`secret`, `public_key` …), so their errors name those keys as they are.
+        for config in defaults.checks.drain(..) {
+            checks.push(Check::build(config)?);
+        }
+        if let Some(verify) = spec.verify {
+            let list = verify.into_vec();
+            let many = list.len() > 1;
+            for (i, config) in list.into_iter().enumerate() {
+                let key = if many {
+                    format!("verify[{i}]")
+                } else {
+                    "verify".to_owned()
+                };
+                checks.push(Check::build(config).map_err(|e| e.within(&key))?);
+            }
+        }
+        if checks.is_empty() {
+            return Err(ConfigError::new(
+                "verify",
+                "no verification configured: set `preset`, or a `[source.verify]` table with `kind` (kind = \"none\" accepts unauthenticated requests, explicitly)",
+            ));
+        }
+        let field = |key: &str,
+                     given: Option<OneOrMany<String>>,
+                     default: &[&str]|
+         -> Result<Vec<Field>, ConfigError> {
+            match given {
+                Some(list) => list
+                    .into_vec()
+                    .iter()
+                    .map(|text| Field::parse(key, text))
+                    .collect(),
+                None => default.iter().map(|text| Field::parse(key, text)).collect(),
+            }
+        };
+        let id_required = spec.id.is_some();
+        let schema = match spec.schema.or(defaults.schema.take()) {
+            Some(value) => Some(PayloadSchema::build("schema", &value)?),
+            None => None,
+        };
+        Ok(Source {
+            preset: defaults.preset,
+            id: field("id", spec.id, defaults.id)?,
+            id_required,
+            topic: field("topic", spec.topic, defaults.topic)?,
+            tenant: field("tenant", spec.tenant, defaults.tenant)?,
+            timestamp: field("timestamp", spec.timestamp, defaults.timestamp)?,
+            checks,
+            schema,
+            responses: defaults.responses,
+        })
+    }
+
+    /// The preset this source was built from.
+    pub fn preset(&self) -> Option<&'static str> {
+        self.preset
+    }
+
+    /// The source's checks, in the order they run.
+    pub fn checks(&self) -> &[Check] {
+        &self.checks
+    }
+
+    /// The OIDC checks: the server fetches keys for their issuers.
+    pub fn oidc(&self) -> impl Iterator<Item = &OidcCheck> {
+        self.checks.iter().filter_map(|c| match c {
+            Check::Oidc(o) => Some(o),
+            _ => None,
+        })
+    }
+
+    /// The answers this source gives.
+    pub fn responses(&self) -> &Responses {
+        &self.responses
+    }
+
+    /// Whether events of this source carry a dedupe id.
+    pub fn has_id(&self) -> bool {
+        !self.id.is_empty()
+    }
+
+    /// Verifies `request` as of `now`: every check, then the schema, then reads the event's
+    /// metadata. Authentication always comes first, so an unauthenticated caller learns
+    /// nothing about the payload rules.
+    pub fn accept(
+        &self,
+        request: &Request<'_>,
+        now: OffsetDateTime,
+        keys: &dyn KeyLookup,
+    ) -> Result<Accepted, VerifyError> {
+        let mut ctx = Context::new(request);
+        let mut verified = Verified::default();
+        for check in &self.checks {
+            verified.merge(check.verify(&mut ctx, now, keys)?);
+        }
+        if let Some(schema) = &self.schema {
+            schema.validate(&ctx)?;
+        }
+        let claims = verified.claims.as_ref();
+        let read = |fields: &[Field]| {
+            fields
+                .iter()
+                .find_map(|f| f.read(&ctx, claims).filter(|v| !v.is_empty()))
+        };
+        let id = read(&self.id);
+        if id.is_none() && self.id_required {
+            let names: Vec<String> = self.id.iter().map(Field::to_string).collect();
+            return Err(VerifyError::new(
+                ErrorKind::MissingField,
+                format!("event id `{}` is missing", names.join("` or `")),
+            ));
+        }
+        let provider_timestamp_raw = read(&self.timestamp);
+        let meta = EventMeta {
+            id,
+            topic: read(&self.topic),
+            tenant: read(&self.tenant),
+            provider_timestamp: provider_timestamp_raw
+                .as_deref()
+                .and_then(|t| parse_timestamp(t, TimestampFormat::Auto).ok()),
+            provider_timestamp_raw,
+        };
+        Ok(Accepted { verified, meta })
+    }
+
+    /// Signs `request` as this source's provider would, so that [`accept`](Self::accept)
+    /// passes. Feeds `hookgate send`, the tests and the benchmarks.
+    pub fn sign(
+        &self,
+        request: &mut Request<'_>,
+        now: OffsetDateTime,
+        keys: &SigningKeys,
+    ) -> Result<(), SignError> {
+        for check in &self.checks {
+            check.sign(&mut SignInput { request, now, keys })?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn _assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<Source>();
+}

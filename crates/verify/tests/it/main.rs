@@ -1,0 +1,10 @@
+//! Integration tests of hookgate-verify: one binary, one module per feature.
+
+mod config;
+mod jwt;
+mod oidc;
+mod properties;
+mod published;
+mod schemes;
+mod seeds;
+mod support;
