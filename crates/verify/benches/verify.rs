@@ -10,7 +10,9 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput};
-use hookgate_verify::{Algorithm, HashAlgorithm, KeySet, NoKeys, Request, Secret, SigningKeys, Source, SourceSpec};
+use hookgate_verify::{
+    Algorithm, HashAlgorithm, KeySet, NoKeys, Request, Secret, SigningKeys, Source, SourceSpec,
+};
 use openssl::ec::{EcGroup, EcKey};
 use openssl::nid::Nid;
 use openssl::pkey::PKey;
@@ -35,7 +37,9 @@ fn quoted(text: &str) -> String {
 }
 
 fn body() -> Vec<u8> {
-    let mut body = br#"{"event_id":"0f6c7b34-8f5d-4b43-9a7c-6e9b5b1d2c11","type":"orders/created","data":""#.to_vec();
+    let mut body =
+        br#"{"event_id":"0f6c7b34-8f5d-4b43-9a7c-6e9b5b1d2c11","type":"orders/created","data":""#
+            .to_vec();
     body.resize(1024 - 2, b'x');
     body.extend_from_slice(b"\"}");
     body
@@ -52,9 +56,17 @@ fn benches(c: &mut Criterion) {
     });
 
     let rsa = pems(PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap());
-    let p521 = pems(PKey::from_ec_key(EcKey::generate(&EcGroup::from_curve_name(Nid::SECP521R1).unwrap()).unwrap()).unwrap());
+    let p521 = pems(
+        PKey::from_ec_key(
+            EcKey::generate(&EcGroup::from_curve_name(Nid::SECP521R1).unwrap()).unwrap(),
+        )
+        .unwrap(),
+    );
     let ed25519 = pems(PKey::generate_ed25519().unwrap());
-    let whsk = format!("whsk_{}", hookgate_verify::Encoding::Base64.encode(&[9u8; 32]));
+    let whsk = format!(
+        "whsk_{}",
+        hookgate_verify::Encoding::Base64.encode(&[9u8; 32])
+    );
     let whpk = hookgate_verify::standard_webhooks_public_key(&whsk).unwrap();
 
     let cases: Vec<(&str, String, SigningKeys)> = vec![
@@ -94,19 +106,30 @@ fn benches(c: &mut Criterion) {
         let src = source(config);
         let mut req = Request::post("/client_webhook_endpoint", &body);
         src.sign(&mut req, now, keys).unwrap();
-        src.accept(&req, now, &NoKeys).unwrap_or_else(|e| panic!("{name}: {e}"));
-        group.bench_function(*name, |b| b.iter(|| src.accept(black_box(&req), now, &NoKeys).unwrap()));
+        src.accept(&req, now, &NoKeys)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        group.bench_function(*name, |b| {
+            b.iter(|| src.accept(black_box(&req), now, &NoKeys).unwrap())
+        });
     }
 
     // OIDC: RS256 ID token checked against a key set, as the server holds it.
     let issuer = "https://issuer.example.com";
-    let src = source(&format!("[verify]\nkind = \"oidc\"\n[verify.issuers]\n\"{issuer}\" = [\"aud\"]"));
-    let jwk = josekit::jws::RS256.key_pair_from_pem(&rsa.0).unwrap().to_jwk_public_key();
+    let src = source(&format!(
+        "[verify]\nkind = \"oidc\"\n[verify.issuers]\n\"{issuer}\" = [\"aud\"]"
+    ));
+    let jwk = josekit::jws::RS256
+        .key_pair_from_pem(&rsa.0)
+        .unwrap()
+        .to_jwk_public_key();
     let mut jwk = jwk;
     jwk.set_key_id("k1");
     let jwks = format!("{{\"keys\":[{jwk}]}}");
     let mut keys = std::collections::HashMap::new();
-    keys.insert(issuer.to_owned(), std::sync::Arc::new(KeySet::from_jwks(jwks.as_bytes()).unwrap()));
+    keys.insert(
+        issuer.to_owned(),
+        std::sync::Arc::new(KeySet::from_jwks(jwks.as_bytes()).unwrap()),
+    );
     let mut req = Request::post("/pps", &body);
     let signing = SigningKeys {
         private_key_pem: Some(rsa.0.clone()),
@@ -117,11 +140,13 @@ fn benches(c: &mut Criterion) {
     };
     src.sign(&mut req, now, &signing).unwrap();
     src.accept(&req, now, &keys).unwrap();
-    group.bench_function("oidc_rs256", |b| b.iter(|| src.accept(black_box(&req), now, &keys).unwrap()));
+    group.bench_function("oidc_rs256", |b| {
+        b.iter(|| src.accept(black_box(&req), now, &keys).unwrap())
+    });
     group.finish();
 }
 
-fn mean_ns(dir: &PathBuf, id: &str) -> Option<f64> {
+fn mean_ns(dir: &std::path::Path, id: &str) -> Option<f64> {
     let text = std::fs::read_to_string(dir.join(GROUP).join(id).join("new/estimates.json")).ok()?;
     let json: serde_json::Value = serde_json::from_str(&text).ok()?;
     json["mean"]["point_estimate"].as_f64()
@@ -134,12 +159,29 @@ fn main() {
 
     let dir = std::env::var_os("CRITERION_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("criterion"));
-    let Some(baseline) = mean_ns(&dir, "baseline_hmac_sha256_primitive") else { return };
-    println!("\n{:<32} {:>14} {:>12}", "scheme (1 KiB body)", "verifications/s", "× baseline");
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .parent()
+                .unwrap()
+                .join("criterion")
+        });
+    let Some(baseline) = mean_ns(&dir, "baseline_hmac_sha256_primitive") else {
+        return;
+    };
+    println!(
+        "\n{:<32} {:>14} {:>12}",
+        "scheme (1 KiB body)", "verifications/s", "× baseline"
+    );
     for id in [
-        "baseline_hmac_sha256_primitive", "hmac_sha256_github", "jwt_hs256", "jwt_rs256", "jwt_es512_qitech", "jwt_eddsa",
-        "standard_webhooks_v1", "standard_webhooks_v1a_ed25519", "oidc_rs256",
+        "baseline_hmac_sha256_primitive",
+        "hmac_sha256_github",
+        "jwt_hs256",
+        "jwt_rs256",
+        "jwt_es512_qitech",
+        "jwt_eddsa",
+        "standard_webhooks_v1",
+        "standard_webhooks_v1a_ed25519",
+        "oidc_rs256",
     ] {
         if let Some(ns) = mean_ns(&dir, id) {
             println!("{id:<32} {:>14.0} {:>12.2}", 1e9 / ns, ns / baseline);

@@ -26,22 +26,35 @@ pub const NAMES: &[&str] = &[
     "twilio",
 ];
 
-/// The environment variable each preset's one-line start reads its secret from.
-pub fn secret_env(preset: &str) -> Option<&'static str> {
-    Some(match preset {
-        "entrupy" => "WEBHOOK_ENDPOINT_SECRET_KEY",
-        "freispace" => "FREISPACE_SECRET",
-        "trivialsec" => "TRIVIALSEC_SECRET",
-        "qitech" => "QI_API_CLIENT_KEY",
-        "standard-webhooks" | "svix" => "WEBHOOK_SECRET",
-        "github" => "GITHUB_WEBHOOK_SECRET",
-        "stripe" => "STRIPE_WEBHOOK_SECRET",
-        "slack" => "SLACK_SIGNING_SECRET",
-        "shopify" => "SHOPIFY_WEBHOOK_SECRET",
-        "gitlab" => "GITLAB_WEBHOOK_TOKEN",
-        "twilio" => "TWILIO_AUTH_TOKEN",
-        _ => return None,
-    })
+/// The parameters each preset's one-line start (`hookgate serve --preset NAME`) reads from
+/// the environment, as `(parameter, VARIABLE)`. A variable ending in `_FILE` names a file
+/// whose contents become the parameter. `pps` takes one issuer and its audience.
+pub fn environment(preset: &str) -> &'static [(&'static str, &'static str)] {
+    match preset {
+        "entrupy" => &[("secret", "WEBHOOK_ENDPOINT_SECRET_KEY")],
+        "freispace" => &[("secret", "FREISPACE_SECRET")],
+        "qitech" => &[
+            ("public_key", "QI_PUBLIC_KEY_FILE"),
+            ("api_client_key", "QI_API_CLIENT_KEY"),
+        ],
+        "trivialsec" => &[
+            ("secret", "TRIVIALSEC_SECRET"),
+            ("account", "TRIVIALSEC_ACCOUNT"),
+            ("subject", "TRIVIALSEC_SUBJECT"),
+        ],
+        "pps" => &[("issuer", "PPS_ISSUER"), ("audience", "PPS_AUDIENCE")],
+        "standard-webhooks" | "svix" => &[("secret", "WEBHOOK_SECRET")],
+        "github" => &[("secret", "GITHUB_WEBHOOK_SECRET")],
+        "stripe" => &[("secret", "STRIPE_WEBHOOK_SECRET")],
+        "slack" => &[("secret", "SLACK_SIGNING_SECRET")],
+        "shopify" => &[("secret", "SHOPIFY_WEBHOOK_SECRET")],
+        "gitlab" => &[("secret", "GITLAB_WEBHOOK_TOKEN")],
+        "twilio" => &[
+            ("secret", "TWILIO_AUTH_TOKEN"),
+            ("url", "TWILIO_PUBLIC_URL"),
+        ],
+        _ => &[],
+    }
 }
 
 /// The default path of each preset's one-line start (the path in the provider's document).

@@ -207,6 +207,28 @@ impl Source {
         })
     }
 
+    /// Lower-cased names of the headers that carry this source's credentials, plus the
+    /// ones that carry credentials anywhere (`authorization`, `cookie` …).
+    pub fn credential_headers(&self) -> Vec<String> {
+        let mut names: Vec<String> = [
+            "authorization",
+            "proxy-authorization",
+            "cookie",
+            "x-api-key",
+        ]
+        .map(String::from)
+        .to_vec();
+        for check in &self.checks {
+            for name in check.credential_headers() {
+                let name = name.to_ascii_lowercase();
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        names
+    }
+
     /// The answers this source gives.
     pub fn responses(&self) -> &Responses {
         &self.responses

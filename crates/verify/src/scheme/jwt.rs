@@ -167,6 +167,11 @@ impl JwtCheck {
         })
     }
 
+    /// The header carrying the token.
+    pub fn header(&self) -> &str {
+        &self.header
+    }
+
     pub(crate) fn verify(
         &self,
         ctx: &Context<'_, '_>,

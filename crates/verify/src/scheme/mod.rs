@@ -161,6 +161,20 @@ impl Check {
         }
     }
 
+    /// The headers this check reads credentials from: never stored, never logged.
+    pub fn credential_headers(&self) -> Vec<&str> {
+        match self {
+            Check::Hmac(c) => vec![c.header()],
+            Check::Jwt(c) => vec![c.header()],
+            Check::Oidc(c) => vec![c.header()],
+            Check::Token(c) => c.header().into_iter().collect(),
+            Check::Basic(_) => vec!["authorization"],
+            Check::StandardWebhooks(_) => vec!["webhook-signature", "svix-signature"],
+            Check::Twilio(_) => vec!["x-twilio-signature"],
+            Check::Ip(_) | Check::None => Vec::new(),
+        }
+    }
+
     pub(crate) fn verify(
         &self,
         ctx: &mut Context<'_, '_>,

@@ -213,6 +213,11 @@ impl OidcCheck {
         self.issuers.keys().map(String::as_str)
     }
 
+    /// The header carrying the token.
+    pub fn header(&self) -> &str {
+        &self.header
+    }
+
     /// Whether `http://` issuers are allowed (loopback tests).
     pub fn allow_http(&self) -> bool {
         self.allow_http

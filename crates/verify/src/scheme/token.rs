@@ -60,6 +60,14 @@ impl TokenCheck {
         })
     }
 
+    /// The header carrying the token, when it is in a header.
+    pub fn header(&self) -> Option<&str> {
+        match &self.place {
+            Place::Header(h) => Some(h),
+            Place::Query(_) => None,
+        }
+    }
+
     pub(crate) fn verify(&self, ctx: &Context<'_, '_>) -> Result<Verified, VerifyError> {
         let (value, what) = match &self.place {
             Place::Header(h) => (

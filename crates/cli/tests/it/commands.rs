@@ -1,0 +1,151 @@
+//! The commands' behaviour as a user meets it: check-config, the one-line start, signals.
+
+use crate::support::*;
+
+fn repo() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+fn every_shipped_configuration_is_valid() {
+    let mut files: Vec<_> = std::fs::read_dir(repo().join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.push(repo().join("hookgate.toml"));
+    assert!(files.len() >= 7);
+    for file in files {
+        let output = hookgate()
+            .args(["check-config", "--config"])
+            .arg(&file)
+            .envs([
+                ("WEBHOOK_ENDPOINT_SECRET_KEY", "x"),
+                ("FREISPACE_SECRET", "x"),
+                ("QI_API_CLIENT_KEY", "x"),
+                ("TRIVIALSEC_SECRET", "x"),
+                ("CUSTOM_SECRET", "x"),
+                ("CUSTOM_SECRET_PREVIOUS", "y"),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            file.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn check_config_names_the_file_and_key_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "[[source]]\nname = \"x\"\npath = \"/x\"\n[source.verify]\nkind = \"hmac\"\nheader = \"X\"\nsecret = \"s\"\nsigned = \"{bdy}\"\n").unwrap();
+    let output = hookgate()
+        .args(["check-config", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "error: {}: source[0] (x).verify.signed: unknown placeholder `{{bdy}}`",
+            file.display()
+        )),
+        "{stderr}"
+    );
+    // serve refuses the same file and starts nothing.
+    let output = hookgate()
+        .args(["serve", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn one_line_start_says_how_to_set_the_secret() {
+    let output = hookgate()
+        .args(["serve", "--preset", "entrupy", "--listen", "127.0.0.1:0"])
+        .env_remove("WEBHOOK_ENDPOINT_SECRET_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("environment variable WEBHOOK_ENDPOINT_SECRET_KEY is not set; set it with: export WEBHOOK_ENDPOINT_SECRET_KEY="), "{stderr}");
+}
+
+#[tokio::test]
+async fn one_line_start_serves_the_seed_and_sigterm_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = hookgate()
+        .args(["serve", "--preset", "entrupy", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env("WEBHOOK_ENDPOINT_SECRET_KEY", "k")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let addr = loop {
+        let line = lines.next().expect("hookgate exited early").unwrap();
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let body = r#"{"event":{"id":"1"}}"#;
+    let sig = hookgate_verify::Encoding::Base64
+        .encode(&hookgate_verify::HashAlgorithm::Sha256.mac_of(b"k", body.as_bytes()));
+    let client = reqwest::Client::new();
+    let ok = client
+        .post(format!("http://{addr}/notify"))
+        .header("Entrupy-Signature", format!("SHA256:{sig}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (ok.status().as_u16(), ok.text().await.unwrap().as_str()),
+        (200, r#"{"status":"ok"}"#)
+    );
+    let health = client
+        .get(format!("http://{addr}/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.text().await.unwrap(), r#"{"status":"ok"}"#);
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(
+        dir.path().join("hookgate-data/hookgate.db").exists(),
+        "the embedded store is created on first start"
+    );
+}
+
+#[test]
+fn demo_secrets_are_announced() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        repo().join("hookgate.toml"),
+        dir.path().join("hookgate.toml"),
+    )
+    .unwrap();
+    let toml = std::fs::read_to_string(dir.path().join("hookgate.toml"))
+        .unwrap()
+        .replace("127.0.0.1:8080", "127.0.0.1:0");
+    std::fs::write(dir.path().join("hookgate.toml"), toml).unwrap();
+    let running = start(dir.path(), &dir.path().join("hookgate.toml"), &[]);
+    let (code, log) = running.terminate();
+    assert_eq!(code, Some(0));
+    let warnings: Vec<&String> = log
+        .iter()
+        .filter(|l| l.contains("uses a DEMO secret"))
+        .collect();
+    assert!(!warnings.is_empty(), "{log:?}");
+}

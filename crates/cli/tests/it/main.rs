@@ -1,0 +1,5 @@
+//! Tests of the real `hookgate` binary.
+
+mod commands;
+mod durability;
+mod support;

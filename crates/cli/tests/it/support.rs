@@ -1,0 +1,89 @@
+//! Runs the real binary: start it, find the address it listens on, stop or kill it.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub fn hookgate() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_hookgate"))
+}
+
+pub struct Running {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub log: mpsc::Receiver<String>,
+    /// The lines printed up to and including the "listening" line.
+    pub startup: Vec<String>,
+}
+
+/// Starts `hookgate serve --config config` in `dir` and waits until it listens.
+pub fn start(dir: &Path, config: &Path, envs: &[(&str, &str)]) -> Running {
+    let mut child = hookgate()
+        .args(["serve", "--config"])
+        .arg(config)
+        .current_dir(dir)
+        .envs(envs.iter().copied())
+        .env("HOOKGATE_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut startup = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!("hookgate did not start listening");
+            });
+        startup.push(line.clone());
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
+            return Running {
+                child,
+                addr,
+                log: rx,
+                startup,
+            };
+        }
+    }
+}
+
+impl Running {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// SIGTERM, then the exit code.
+    pub fn terminate(mut self) -> (Option<i32>, Vec<String>) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let code = self.child.wait().unwrap().code();
+        // The reader thread ends with the pipe; collect everything it forwarded.
+        let mut log = self.startup;
+        log.extend(self.log.iter());
+        (code, log)
+    }
+}
+
+pub fn github_signature(secret: &str, body: &[u8]) -> String {
+    format!(
+        "sha256={}",
+        hookgate_verify::Encoding::Hex
+            .encode(&hookgate_verify::HashAlgorithm::Sha256.mac_of(secret.as_bytes(), body))
+    )
+}

@@ -1,0 +1,150 @@
+//! Starts a real gateway on port 0 with its own SQLite file, and stops it cleanly.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hookgate_server::config::{Config, ProcessEnvironment};
+use hookgate_server::Gateway;
+use hookgate_store::{Store, StoreOptions};
+use tokio::sync::oneshot;
+
+pub struct TestGateway {
+    pub addr: SocketAddr,
+    pub db: PathBuf,
+    pub gateway: Arc<Gateway>,
+    pub _dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// A gateway serving `sources_toml` (the `[[source]]` tables and any `[server]` keys).
+pub async fn spawn(config_toml: &str) -> TestGateway {
+    spawn_with(config_toml, StoreOptions::default()).await
+}
+
+pub async fn spawn_with(config_toml: &str, options: StoreOptions) -> TestGateway {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("data/hookgate.db");
+    let config = Config::parse(config_toml, "test.toml", dir.path(), &ProcessEnvironment)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let store = Store::open(&format!("sqlite://{}", db.display()), &options).unwrap();
+    let gateway = Arc::new(Gateway::new(config, store));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(hookgate_server::run(listener, gateway.clone(), async {
+        let _ = stopped.await;
+    }));
+    TestGateway {
+        addr,
+        db,
+        gateway,
+        _dir: dir,
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+impl TestGateway {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Rows in the events table, read through a separate connection.
+    pub fn stored(&self) -> Vec<(String, Option<String>, Vec<u8>, String)> {
+        let conn = rusqlite::Connection::open(&self.db).unwrap();
+        let mut statement = conn
+            .prepare("SELECT source, dedupe_key, body, headers FROM events ORDER BY id")
+            .unwrap();
+        statement
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// Stops the gateway (drain + flush) and hands back its directory, database included.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap().unwrap();
+        self._dir
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub fn fixtures() -> serde_json::Value {
+    serde_json::from_str(include_str!(
+        "../../../verify/tests/fixtures/providers.json"
+    ))
+    .unwrap()
+}
+
+pub fn quoted(text: &str) -> String {
+    toml::Value::String(text.to_owned()).to_string()
+}
+
+/// Sends `body` with `headers` and returns (status, headers, body text).
+pub async fn post(
+    url: &str,
+    body: impl Into<reqwest::Body>,
+    headers: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let mut request = client().post(url).body(body);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.unwrap())
+}
+
+/// Headers of a verify-crate request as pairs for `post`.
+pub fn pairs(request: &hookgate_verify::Request<'_>) -> Vec<(String, String)> {
+    request
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_owned(), String::from_utf8_lossy(v).into_owned()))
+        .collect()
+}
+
+pub async fn send_signed(
+    gateway: &TestGateway,
+    source: &str,
+    path: &str,
+    body: &[u8],
+    extra: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let src = gateway
+        .gateway
+        .config()
+        .sources
+        .iter()
+        .find(|s| s.name == source)
+        .unwrap()
+        .source
+        .clone();
+    let mut request = hookgate_verify::Request::post(path, body);
+    for (k, v) in extra {
+        request.headers.append(k, v.as_bytes().to_vec());
+    }
+    src.sign(
+        &mut request,
+        time::OffsetDateTime::now_utc(),
+        &Default::default(),
+    )
+    .unwrap();
+    let headers = pairs(&request);
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    post(&gateway.url(path), body.to_vec(), &headers).await
+}

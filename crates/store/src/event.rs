@@ -1,0 +1,119 @@
+//! Events as the store sees them.
+
+use serde::{Deserialize, Serialize};
+
+/// hookgate's own event id: a UUIDv7, so ids sort by arrival time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EventId(pub String);
+
+impl EventId {
+    /// A new time-ordered id.
+    pub fn new() -> Self {
+        EventId(uuid::Uuid::now_v7().to_string())
+    }
+}
+
+impl Default for EventId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for EventId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An event to store.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// hookgate's id.
+    pub id: EventId,
+    /// The source name.
+    pub source: String,
+    /// The provider's event id; `None` means the event is never deduplicated.
+    pub dedupe_key: Option<String>,
+    /// Topic.
+    pub topic: Option<String>,
+    /// Tenant.
+    pub tenant: Option<String>,
+    /// The provider's timestamp as sent.
+    pub provider_timestamp: Option<String>,
+    /// Arrival time, Unix milliseconds.
+    pub received_at_ms: i64,
+    /// Request method.
+    pub method: String,
+    /// Request path and query.
+    pub path: String,
+    /// Headers with credential headers already redacted.
+    pub headers: Vec<(String, String)>,
+    /// The raw body.
+    pub body: bytes::Bytes,
+    /// What verification established (scheme, key id, issuer, subject) as JSON.
+    pub verification: serde_json::Value,
+}
+
+/// What an insert found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    /// Newly stored under this id.
+    New(EventId),
+    /// Already stored (same source and dedupe key) under this id; nothing was written.
+    Duplicate(EventId),
+}
+
+/// A stored event without headers and body, for listings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventSummary {
+    /// hookgate's id.
+    pub id: String,
+    /// Source name.
+    pub source: String,
+    /// The provider's event id.
+    pub dedupe_key: Option<String>,
+    /// Topic.
+    pub topic: Option<String>,
+    /// Tenant.
+    pub tenant: Option<String>,
+    /// Arrival time, Unix milliseconds.
+    pub received_at_ms: i64,
+    /// Body size in bytes.
+    pub size: i64,
+}
+
+/// A stored event in full.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// The listing fields.
+    #[serde(flatten)]
+    pub summary: EventSummary,
+    /// The provider's timestamp as sent.
+    pub provider_timestamp: Option<String>,
+    /// Request method.
+    pub method: String,
+    /// Request path and query.
+    pub path: String,
+    /// Headers (credentials redacted).
+    pub headers: Vec<(String, String)>,
+    /// The raw body.
+    #[serde(skip)]
+    pub body: Vec<u8>,
+    /// The verification summary.
+    pub verification: serde_json::Value,
+}
+
+/// Which events to list.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Only this source.
+    pub source: Option<String>,
+    /// Only topics matching this SQL LIKE pattern (`*` is read as `%`).
+    pub topic: Option<String>,
+    /// Received at or after (Unix ms).
+    pub since_ms: Option<i64>,
+    /// Received before (Unix ms).
+    pub until_ms: Option<i64>,
+    /// At most this many; default 100.
+    pub limit: Option<u32>,
+}

@@ -1,0 +1,143 @@
+//! hookgate's durable event store.
+//!
+//! A 2xx is answered only after the event's transaction committed: on SQLite that means
+//! the WAL was fsynced (`synchronous = FULL`). Concurrent requests are **group-committed**:
+//! one writer thread takes every insert waiting in its queue, writes them all in one
+//! transaction and answers each request once that single commit returned.
+//!
+//! [`Store`] is the boundary the server talks to; backends (`sqlite://`, and `discard://`
+//! for the load benchmark's baseline) sit behind it, so PostgreSQL plugs in without
+//! touching the ingest code.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod event;
+mod sqlite;
+
+use std::path::PathBuf;
+
+pub use event::{EventId, EventRecord, EventSummary, ListFilter, NewEvent, Stored};
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store cannot commit right now (disk full, I/O error, writer gone). Nothing was
+    /// stored; the client should retry.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The store URL or options are wrong.
+    #[error("store configuration: {0}")]
+    Config(String),
+    /// Opening or migrating the database failed.
+    #[error("cannot open store at {path}: {reason}")]
+    Open {
+        /// The database path.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// Store options beyond the URL.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    /// Upper bound of the database size in bytes; inserts beyond it fail as
+    /// [`StoreError::Unavailable`] (the client gets 503 and retries later).
+    pub max_size: Option<u64>,
+    /// Most inserts committed in one transaction; default 1024.
+    pub max_batch: Option<usize>,
+}
+
+/// The event store.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(sqlite::SqliteStore),
+    Discard,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.backend {
+            Backend::Sqlite(s) => write!(f, "Store(sqlite {})", s.path().display()),
+            Backend::Discard => f.write_str("Store(discard)"),
+        }
+    }
+}
+
+impl Store {
+    /// Opens the store named by `url`: `sqlite://PATH` (created with its directory on first
+    /// start, migrated to the current schema), or `discard://` — acknowledges without
+    /// storing; only for the load benchmark's baseline.
+    pub fn open(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(StoreError::Config(
+                    "sqlite:// needs a path, e.g. sqlite://./hookgate-data/hookgate.db".into(),
+                ));
+            }
+            return Ok(Store {
+                backend: Backend::Sqlite(sqlite::SqliteStore::open(PathBuf::from(path), options)?),
+            });
+        }
+        if url == "discard://" {
+            return Ok(Store {
+                backend: Backend::Discard,
+            });
+        }
+        let scheme = url.split("://").next().unwrap_or(url);
+        Err(StoreError::Config(format!(
+            "unsupported store URL scheme `{scheme}`; use sqlite://PATH"
+        )))
+    }
+
+    /// Whether this store keeps nothing (benchmark baseline).
+    pub fn is_discard(&self) -> bool {
+        matches!(self.backend, Backend::Discard)
+    }
+
+    /// Stores `event` durably, or finds the event already stored under the same source and
+    /// dedupe key. Returns only after the commit.
+    pub async fn insert(&self, event: NewEvent) -> Result<Stored, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.insert(event).await,
+            Backend::Discard => Ok(Stored::New(event.id)),
+        }
+    }
+
+    /// Checks that the store answers a query and its writer is alive.
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.ready().await,
+            Backend::Discard => Ok(()),
+        }
+    }
+
+    /// Events matching `filter`, newest first.
+    pub async fn list(&self, filter: ListFilter) -> Result<Vec<EventSummary>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.list(filter).await,
+            Backend::Discard => Ok(Vec::new()),
+        }
+    }
+
+    /// One event, with its headers and body.
+    pub async fn get(&self, id: &str) -> Result<Option<EventRecord>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.get(id.to_owned()).await,
+            Backend::Discard => Ok(None),
+        }
+    }
+
+    /// Commits what is queued and stops the writer. Inserts after this fail as unavailable.
+    pub async fn close(&self) {
+        if let Backend::Sqlite(s) = &self.backend {
+            s.close().await;
+        }
+    }
+}
