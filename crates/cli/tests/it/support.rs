@@ -41,12 +41,13 @@ pub fn start(dir: &Path, config: &Path, envs: &[(&str, &str)]) -> Running {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let mut startup = Vec::new();
     loop {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
-            .unwrap_or_else(|_| {
-                let _ = child.kill();
-                panic!("hookgate did not start listening");
-            });
+        let Ok(line) =
+            rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+        else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("hookgate did not start listening");
+        };
         startup.push(line.clone());
         if let Some(rest) = line.split("listening on http://").nth(1) {
             let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
