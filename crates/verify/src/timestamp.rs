@@ -99,21 +99,35 @@ pub fn parse_timestamp(
 }
 
 fn parse_unix(text: &str, units_per_second: i128) -> Option<OffsetDateTime> {
-    let (whole, frac) = match text.split_once('.') {
-        Some((w, f)) => (w, f),
-        None => (text, ""),
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
     };
-    let whole: i128 = whole.parse().ok()?;
-    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+    let (whole, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    if whole.is_empty()
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
+    let whole: i128 = whole.parse().ok()?;
     let mut frac_nanos: i128 = 0;
     for (i, digit) in frac.bytes().take(9).enumerate() {
         frac_nanos += i128::from(digit - b'0') * 10i128.pow(8 - i as u32);
     }
-    let nanos = whole.checked_mul(1_000_000_000 / units_per_second)?
-        + frac_nanos / units_per_second * whole.signum().max(1);
-    OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()
+    let magnitude =
+        whole.checked_mul(1_000_000_000 / units_per_second)? + frac_nanos / units_per_second;
+    let at =
+        OffsetDateTime::from_unix_timestamp_nanos(if negative { -magnitude } else { magnitude })
+            .ok()?;
+    in_range(at)
+}
+
+/// Provider timestamps outside years 0000–9999 are garbage, not times.
+fn in_range(at: OffsetDateTime) -> Option<OffsetDateTime> {
+    (0..=9999)
+        .contains(&at.to_offset(UtcOffset::UTC).year())
+        .then_some(at)
 }
 
 /// Lenient ISO 8601: `Y-M-D` with one- or two-digit month and day, `T` or space, `H:M[:S[.f…]]`
@@ -185,7 +199,7 @@ fn parse_iso(text: &str) -> Option<OffsetDateTime> {
     if !cursor.rest.is_empty() {
         return None;
     }
-    Some(date.with_time(time).assume_offset(offset))
+    in_range(date.with_time(time).assume_offset(offset))
 }
 
 struct Cursor<'a> {
@@ -297,6 +311,10 @@ mod tests {
             );
         }
         assert!(parse_timestamp("2024-01-01T00:00:00Z", TimestampFormat::Unix).is_err());
+        // Found by the fuzzer: far-off Unix times are refused, not turned into year -4119.
+        assert!(parse_timestamp("-192120212292222", TimestampFormat::Auto).is_err());
+        assert!(parse_timestamp("-5", TimestampFormat::Unix).is_ok());
+        assert!(parse_timestamp("0000-01-01T00:00:00+01:00", TimestampFormat::Auto).is_err());
     }
 
     #[test]

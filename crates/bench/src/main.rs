@@ -1,0 +1,337 @@
+//! Load harness for `hookgate serve`.
+//!
+//! ```text
+//! cargo build --release -p hookgate -p hookgate-bench
+//! target/release/hookgate-bench                       # 64 and 256 connections, 10 s each
+//! target/release/hookgate-bench --connections 64 --duration 5s
+//! ```
+//!
+//! For every connection count it starts the real `hookgate` binary twice on a fresh
+//! directory: once on `discard://` (the same server answering without storing: the
+//! baseline) and once on the embedded SQLite store (every 2xx committed and fsynced). Events
+//! are pre-signed (GitHub preset, HMAC-SHA256, unique `X-GitHub-Delivery`, 1 KiB bodies) so
+//! the client spends its time sending. Each connection sends one request at a time
+//! (closed loop, keep-alive). Reported: acknowledged events/s, p50/p99 ack latency, the
+//! server's peak RSS (VmHWM), and the durable run's ratio to the baseline. After a durable
+//! run the database is counted: the figure is events that are really stored.
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const SECRET: &str = "bench-secret";
+
+#[derive(Parser)]
+#[command(about = "Load harness for hookgate serve (durable vs no-store baseline)")]
+struct Args {
+    /// Connection counts to measure.
+    #[arg(long, value_delimiter = ',', default_value = "64,256")]
+    connections: Vec<usize>,
+    /// Measured time per run (after a 1 s warm-up).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Body size in bytes.
+    #[arg(long, default_value_t = 1024)]
+    body: usize,
+    /// The hookgate binary; default: next to this one.
+    #[arg(long)]
+    hookgate: Option<PathBuf>,
+    /// Events to pre-sign per run (default: enough for 80,000/s).
+    #[arg(long)]
+    events: Option<usize>,
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(binary: &Path, dir: &Path, store: &str) -> anyhow::Result<Server> {
+    let config = dir.join("bench.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nmax_connections = 2048\n[store]\nurl = \"{store}\"\n\
+             [[source]]\nname = \"gh\"\npath = \"/gh\"\npreset = \"github\"\nsecret = \"{SECRET}\"\n"
+        ),
+    )?;
+    let mut child = Command::new(binary)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .current_dir(dir)
+        .env("HOOKGATE_LOG", "warn,hookgate=info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {}", binary.display()))?;
+    let stderr = child.stderr.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .context("hookgate did not start")?;
+    Ok(Server { child, addr })
+}
+
+fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+/// Raw HTTP/1.1 requests, signed in advance.
+fn presign(count: usize, body_size: usize, run: &str) -> Vec<Vec<u8>> {
+    (0..count)
+        .map(|i| {
+            let id = format!("{run}-{i}");
+            let mut body = format!(r#"{{"delivery":"{id}","data":""#).into_bytes();
+            body.resize(body_size.saturating_sub(2).max(body.len()), b'x');
+            body.extend_from_slice(b"\"}");
+            let mac = hookgate_verify::HashAlgorithm::Sha256.mac_of(SECRET.as_bytes(), &body);
+            let mut request = format!(
+                "POST /gh HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: {id}\r\n\
+                 X-Hub-Signature-256: sha256={}\r\nContent-Length: {}\r\n\r\n",
+                hookgate_verify::Encoding::Hex.encode(&mac),
+                body.len()
+            )
+            .into_bytes();
+            request.extend_from_slice(&body);
+            request
+        })
+        .collect()
+}
+
+struct RunResult {
+    acked: usize,
+    /// Every 2xx of the run, warm-up included: all of them must be in the store.
+    acked_total: usize,
+    elapsed: Duration,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: usize,
+}
+
+async fn read_response(
+    stream: &mut tokio::net::TcpStream,
+    buffer: &mut Vec<u8>,
+) -> anyhow::Result<u16> {
+    buffer.clear();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = std::str::from_utf8(&buffer[..end])?;
+            let status: u16 = head.get(9..12).context("short status line")?.parse()?;
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            while buffer.len() < end + 4 + length {
+                let n = stream.read(&mut chunk).await?;
+                if n == 0 {
+                    bail!("connection closed mid-body");
+                }
+                buffer.extend_from_slice(&chunk[..n]);
+            }
+            return Ok(status);
+        }
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            bail!("connection closed");
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+}
+
+async fn drive(
+    addr: &str,
+    requests: Arc<Vec<Vec<u8>>>,
+    connections: usize,
+    warmup: Duration,
+    measured: Duration,
+) -> anyhow::Result<RunResult> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let measuring = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (requests, next, stop, measuring) = (
+            requests.clone(),
+            next.clone(),
+            stop.clone(),
+            measuring.clone(),
+        );
+        let addr = addr.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(64 * 1024);
+            let mut acked = 0usize;
+            let mut acked_total = 0usize;
+            let mut errors = 0usize;
+            let mut stream = tokio::net::TcpStream::connect(&addr).await?;
+            stream.set_nodelay(true)?;
+            let mut buffer = Vec::with_capacity(1024);
+            while !stop.load(Ordering::Relaxed) {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(request) = requests.get(i) else {
+                    break;
+                };
+                let sent = Instant::now();
+                stream.write_all(request).await?;
+                let status = read_response(&mut stream, &mut buffer).await?;
+                if (200..300).contains(&status) {
+                    acked_total += 1;
+                }
+                if measuring.load(Ordering::Relaxed) {
+                    if (200..300).contains(&status) {
+                        acked += 1;
+                        latencies.push(sent.elapsed().as_micros() as u32);
+                    } else {
+                        errors += 1;
+                    }
+                }
+            }
+            anyhow::Ok((acked, acked_total, errors, latencies))
+        }));
+    }
+    tokio::time::sleep(warmup).await;
+    measuring.store(true, Ordering::Relaxed);
+    let started = Instant::now();
+    tokio::time::sleep(measured).await;
+    measuring.store(false, Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let mut acked = 0;
+    let mut acked_total = 0;
+    let mut errors = 0;
+    let mut latencies = Vec::new();
+    for task in tasks {
+        let (a, t, e, l) = task.await??;
+        acked += a;
+        acked_total += t;
+        errors += e;
+        latencies.extend(l);
+    }
+    if next.load(Ordering::Relaxed) >= requests.len() {
+        bail!("ran out of pre-signed events; raise --events");
+    }
+    latencies.sort_unstable();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .map_or(f64::NAN, |us| *us as f64 / 1000.0)
+    };
+    Ok(RunResult {
+        acked,
+        acked_total,
+        elapsed,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        errors,
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let binary = match args.hookgate {
+        Some(b) => b,
+        None => std::env::current_exe()?
+            .parent()
+            .context("no exe dir")?
+            .join("hookgate"),
+    };
+    if !binary.exists() {
+        bail!("{} not found: build it first with `cargo build --release -p hookgate -p hookgate-bench`", binary.display());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let warmup = Duration::from_secs(1);
+    let events = args
+        .events
+        .unwrap_or(((args.duration + warmup).as_secs_f64() * 80_000.0) as usize + 10_000);
+    println!("hookgate load harness: {} B bodies, HMAC-SHA256 (github preset), {:?} measured after {:?} warm-up, {} CPU(s)", args.body, args.duration, warmup, std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "{:<10} {:>6} {:>12} {:>9} {:>9} {:>10} {:>8} {:>10}",
+        "store", "conns", "events/s", "p50 ms", "p99 ms", "peak RSS", "errors", "vs base"
+    );
+    for &connections in &args.connections {
+        let mut baseline_rate = f64::NAN;
+        for (label, store) in [
+            ("baseline", "discard://"),
+            ("durable", "sqlite://./data/hookgate.db"),
+        ] {
+            let dir = tempfile::tempdir()?;
+            let requests = Arc::new(presign(
+                events,
+                args.body,
+                &format!("{label}-{connections}"),
+            ));
+            let server = start(&binary, dir.path(), store)?;
+            let result = runtime.block_on(drive(
+                &server.addr,
+                requests,
+                connections,
+                warmup,
+                args.duration,
+            ))?;
+            let rss = peak_rss_mib(server.child.id());
+            drop(server);
+            let rate = result.acked as f64 / result.elapsed.as_secs_f64();
+            if label == "durable" {
+                let conn = rusqlite::Connection::open(dir.path().join("data/hookgate.db"))?;
+                let stored: i64 =
+                    conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
+                if stored as usize != result.acked_total {
+                    bail!(
+                        "{stored} events stored for {} acknowledged",
+                        result.acked_total
+                    );
+                }
+            } else {
+                baseline_rate = rate;
+            }
+            println!(
+                "{label:<10} {connections:>6} {rate:>12.0} {:>9.2} {:>9.2} {:>7.1} MiB {:>8} {:>9.2}x",
+                result.p50_ms,
+                result.p99_ms,
+                rss,
+                result.errors,
+                rate / baseline_rate
+            );
+        }
+    }
+    Ok(())
+}
