@@ -1,27 +1,63 @@
 //! The `hookgate` command.
 #![forbid(unsafe_code)]
 
+/// `println!` for command output: a closed pipe (`hookgate events list | head`) ends the
+/// command quietly instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            $crate::output_failed(e)
+        }
+    }};
+}
+
+/// `print!` for command output; see [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout(), $($arg)*) {
+            $crate::output_failed(e)
+        }
+    }};
+}
+
+pub(crate) fn output_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: cannot write the output: {e}");
+    std::process::exit(i32::from(EXIT_RUNTIME));
+}
+
+mod events;
+mod keygen;
+mod oidc_issuer;
+mod raw_request;
+mod send;
+mod serve;
+mod verify;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use anyhow::Context as _;
-use clap::{Args, Parser, Subcommand};
-use hookgate_server::config::{Config, ProcessEnvironment};
-use hookgate_server::Gateway;
-use hookgate_store::{Store, StoreOptions};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
-/// Exit codes: 0 success, 1 runtime failure, 2 invalid configuration or usage.
-const EXIT_RUNTIME: u8 = 1;
-const EXIT_CONFIG: u8 = 2;
+/// Exit codes: 0 success; 1 runtime failure (network, store, I/O); 2 invalid configuration
+/// or usage; 3 the request was refused (`verify`: verification failed; `send`: the receiver
+/// answered non-2xx).
+pub(crate) const EXIT_RUNTIME: u8 = 1;
+pub(crate) const EXIT_CONFIG: u8 = 2;
+pub(crate) const EXIT_REFUSED: u8 = 3;
 
 #[derive(Parser)]
 #[command(
     name = "hookgate",
     version,
-    about = "A self-hosted gateway for incoming webhooks: verify, deduplicate, store durably, acknowledge."
+    about = "A self-hosted gateway for incoming webhooks: verify, deduplicate, store durably, acknowledge.",
+    after_help = "Exit codes: 0 success, 1 runtime failure, 2 invalid configuration or usage, 3 refused (verify failed; send got a non-2xx answer)."
 )]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -41,10 +77,49 @@ enum Command {
         #[arg(long, short, default_value = "hookgate.toml")]
         config: PathBuf,
     },
+    /// Sign a request exactly as a provider does and send it (a provider simulator).
+    #[command(after_help = "Examples:
+  hookgate send http://localhost:8080/notify --preset entrupy --secret my-secret --body event.json
+  hookgate send http://localhost:8080/client_webhook_endpoint --preset qitech --key qitech_private.pem --param api_client_key=K
+  hookgate send http://localhost:8080/pps --preset pps --issuer http://127.0.0.1:9000 --issuer-key issuer.pem --audience my-aud
+  hookgate send http://localhost:8080/hooks/custom --config hookgate.toml --source custom --dry-run > request.http")]
+    Send(send::SendArgs),
+    /// Print the headers a provider would add to a request (one per line, for curl -H).
+    #[command(
+        after_help = "Example:\n  curl -X POST http://localhost:8080/github $(hookgate sign http://localhost:8080/github --preset github --secret S --body e.json | sed 's/^/-H /') --data-binary @e.json"
+    )]
+    Sign(send::SendArgs),
+    /// Verify a captured raw HTTP request offline, as the server would, and say why it fails.
+    #[command(after_help = "Examples:
+  hookgate verify --config hookgate.toml --source github --request captured.http
+  hookgate verify --config hookgate.toml --source slack --request captured.http --at 2018-07-12T18:36:58Z")]
+    Verify(verify::VerifyArgs),
+    /// Generate a key pair (PEM and JWK) or a Standard Webhooks secret.
+    #[command(after_help = "Examples:
+  hookgate keygen --alg ES512 --out qitech        # qitech.pem, qitech.pub.pem, qitech.jwk.json
+  hookgate keygen --alg whsec                     # prints a whsec_… secret")]
+    Keygen(keygen::KeygenArgs),
+    /// Run a local OIDC issuer (discovery + JWKS) for testing OIDC integrations.
+    #[command(
+        name = "oidc-issuer",
+        after_help = "Example:\n  hookgate oidc-issuer --key issuer.pem --listen 127.0.0.1:9000"
+    )]
+    OidcIssuer(oidc_issuer::IssuerArgs),
+    /// List or show stored events.
+    #[command(subcommand)]
+    Events(events::EventsCommand),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Example:\n  hookgate completions bash > /etc/bash_completion.d/hookgate"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Args)]
-struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// The configuration file.
     #[arg(
         long,
@@ -52,23 +127,23 @@ struct ServeArgs {
         default_value = "hookgate.toml",
         conflicts_with = "preset"
     )]
-    config: PathBuf,
+    pub config: PathBuf,
     /// One-line mode: a single source of this preset at its documented path, its secret
     /// from the preset's documented environment variable (entrupy: WEBHOOK_ENDPOINT_SECRET_KEY).
     #[arg(long)]
-    preset: Option<String>,
+    pub preset: Option<String>,
     /// Address to listen on (one-line mode; with a file, `[server] listen`).
     #[arg(long, requires = "preset", default_value = "127.0.0.1:8080")]
-    listen: String,
+    pub listen: String,
     /// A further preset parameter in one-line mode, KEY=VALUE (e.g. allow_http_issuers=true).
     #[arg(long = "param", requires = "preset", value_parser = parse_param)]
-    params: Vec<(String, String)>,
+    pub params: Vec<(String, String)>,
     /// Store URL in one-line mode (default: the embedded SQLite file).
     #[arg(long, requires = "preset")]
-    store: Option<String>,
+    pub store: Option<String>,
 }
 
-fn parse_param(text: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_param(text: &str) -> Result<(String, String), String> {
     text.split_once('=')
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .ok_or_else(|| format!("`{text}` is not KEY=VALUE"))
@@ -85,120 +160,72 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-    match cli.command {
-        Command::CheckConfig { config } => match Config::load(&config, &ProcessEnvironment) {
-            Ok(c) => {
-                println!("{}: ok ({} source(s))", config.display(), c.sources.len());
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(EXIT_CONFIG)
-            }
-        },
-        Command::Serve(args) => serve(args),
-    }
-}
-
-fn serve(args: ServeArgs) -> ExitCode {
-    let config = match &args.preset {
-        Some(preset) => Config::for_preset(preset, &args.listen, &args.params, &ProcessEnvironment)
-            .map(|mut c| {
-                if let Some(store) = &args.store {
-                    c.store_url = store.clone();
-                }
-                c
-            }),
-        None => Config::load(&args.config, &ProcessEnvironment),
-    };
-    let config = match config {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            if args.preset.is_none() && !args.config.exists() {
-                eprintln!("hint: write a hookgate.toml (see examples/), or start one source with: hookgate serve --preset NAME");
-            }
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_RUNTIME);
-        }
-    };
-    match runtime.block_on(run(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(EXIT_RUNTIME)
-        }
-    }
-}
-
-async fn run(config: Config) -> anyhow::Result<()> {
-    // Signal handlers go in before anything is announced, so a SIGTERM sent as soon as the
-    // gateway says it listens is a clean shutdown, not the default kill.
-    let shutdown = shutdown_signal()?;
-    let options = StoreOptions {
-        max_size: config.store_max_size,
-        ..Default::default()
-    };
-    let store = Store::open(&config.store_url, &options)
-        .with_context(|| format!("opening the store {}", config.store_url))?;
-    let listener = tokio::net::TcpListener::bind(&config.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (in use? another hookgate running?)",
-                config.listen
-            )
-        })?;
-    let address = listener.local_addr()?;
-    if store.is_discard() {
-        tracing::warn!("STORE IS discard:// — events are acknowledged WITHOUT being stored (benchmark baseline only)");
-    }
-    for source in &config.sources {
-        if source.demo_secret {
-            tracing::warn!(
-                source = %source.name,
-                "!!! source `{}` uses a DEMO secret from {} — anyone can sign requests for it; set the real secret before exposing this gateway !!!",
-                source.name,
-                config.file
+    let result = match cli.command {
+        Command::CheckConfig { config } => check_config(&config),
+        Command::Serve(args) => return serve::serve(args),
+        Command::Send(args) => send::send(args, false),
+        Command::Sign(args) => send::send(args, true),
+        Command::Verify(args) => verify::verify(args),
+        Command::Keygen(args) => keygen::keygen(args),
+        Command::OidcIssuer(args) => oidc_issuer::run(args),
+        Command::Events(command) => events::run(command),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "hookgate",
+                &mut std::io::stdout(),
             );
+            Ok(ExitCode::SUCCESS)
         }
-        tracing::info!(source = %source.name, path = %source.path, preset = source.source.preset().unwrap_or("-"), "source ready: http://{address}{}", source.path);
+    };
+    match result {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
     }
-    tracing::info!(store = %config.store_url, "hookgate listening on http://{address}");
-    let gateway = Arc::new(Gateway::new(config, store));
-    hookgate_server::run(listener, gateway, shutdown).await?;
-    Ok(())
 }
 
-/// Completes on SIGINT or SIGTERM; the handlers are installed when this is called.
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut terminate =
-            signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
-        let mut interrupt =
-            signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
-        Ok(async move {
-            tokio::select! {
-                _ = interrupt.recv() => tracing::info!("SIGINT received"),
-                _ = terminate.recv() => tracing::info!("SIGTERM received"),
-            }
-        })
+/// A command's failure: one line for the user and the exit code.
+pub(crate) struct Failure {
+    pub message: String,
+    pub code: u8,
+}
+
+impl Failure {
+    pub fn config(message: impl std::fmt::Display) -> Failure {
+        Failure {
+            message: message.to_string(),
+            code: EXIT_CONFIG,
+        }
     }
-    #[cfg(not(unix))]
-    {
-        Ok(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+
+    pub fn runtime(message: impl std::fmt::Display) -> Failure {
+        Failure {
+            message: message.to_string(),
+            code: EXIT_RUNTIME,
+        }
     }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Failure {
+        Failure::runtime(format!("{e:#}"))
+    }
+}
+
+pub(crate) type CommandResult = Result<ExitCode, Failure>;
+
+fn check_config(config: &std::path::Path) -> CommandResult {
+    let loaded =
+        hookgate_server::Config::load(config, &hookgate_server::config::ProcessEnvironment)
+            .map_err(Failure::config)?;
+    outln!(
+        "{}: ok ({} source(s))",
+        config.display(),
+        loaded.sources.len()
+    );
+    Ok(ExitCode::SUCCESS)
 }

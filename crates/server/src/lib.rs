@@ -12,6 +12,7 @@
 
 pub mod config;
 mod ingest;
+pub mod issuer;
 pub mod keys;
 
 use std::future::Future;

@@ -36,6 +36,7 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod keys;
 pub mod preset;
 mod request;
 mod response;

@@ -76,6 +76,16 @@ impl HashAlgorithm {
         }
     }
 
+    /// The name operators know: `SHA256`.
+    pub fn name(self) -> &'static str {
+        match self {
+            HashAlgorithm::Sha1 => "SHA1",
+            HashAlgorithm::Sha256 => "SHA256",
+            HashAlgorithm::Sha384 => "SHA384",
+            HashAlgorithm::Sha512 => "SHA512",
+        }
+    }
+
     /// HMAC of one message.
     pub fn mac_of(self, key: &[u8], message: &[u8]) -> Vec<u8> {
         self.mac(key, &mut |sink| sink(message))

@@ -234,6 +234,16 @@ impl Source {
         &self.responses
     }
 
+    /// Where the event id is read, in order of preference.
+    pub fn id_fields(&self) -> &[Field] {
+        &self.id
+    }
+
+    /// Where the topic is read, in order of preference.
+    pub fn topic_fields(&self) -> &[Field] {
+        &self.topic
+    }
+
     /// Whether events of this source carry a dedupe id.
     pub fn has_id(&self) -> bool {
         !self.id.is_empty()

@@ -248,6 +248,24 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// `at` for messages: RFC 3339 in UTC, fractions only when there are any.
+pub fn display(at: OffsetDateTime) -> String {
+    let at = at.to_offset(UtcOffset::UTC);
+    let base = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        at.year(),
+        at.month() as u8,
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    );
+    match at.nanosecond() {
+        0 => format!("{base}Z"),
+        n => format!("{base}.{}Z", format!("{n:09}").trim_end_matches('0')),
+    }
+}
+
 /// Whether `at` lies within `tolerance` of `now`, either side.
 pub(crate) fn within(at: OffsetDateTime, now: OffsetDateTime, tolerance: Duration) -> bool {
     let diff = (now - at).abs();

@@ -2,4 +2,7 @@
 
 mod commands;
 mod durability;
+mod golden;
+mod offline_verify;
+mod simulator;
 mod support;

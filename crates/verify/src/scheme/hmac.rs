@@ -173,9 +173,9 @@ impl HmacCheck {
         Err(VerifyError::new(
             ErrorKind::BadSignature,
             format!(
-                "`{}` does not match the HMAC-{:?} of `{}` with any of the {} configured secret(s)",
+                "`{}` does not match the HMAC-{} of `{}` with any of the {} configured secret(s)",
                 self.header,
-                self.algorithm,
+                self.algorithm.name(),
                 self.signed,
                 self.secrets.len()
             ),
@@ -304,8 +304,10 @@ impl HmacCheck {
             return Err(VerifyError::new(
                 ErrorKind::StaleTimestamp,
                 format!(
-                    "timestamp {at} is more than {} from now ({now})",
-                    humantime::format_duration(*tolerance)
+                    "timestamp {} is more than {} from now ({})",
+                    crate::timestamp::display(at),
+                    humantime::format_duration(*tolerance),
+                    crate::timestamp::display(now)
                 ),
             ));
         }

@@ -622,8 +622,10 @@ impl ClaimRules {
                 return Err(VerifyError::new(
                     ErrorKind::StaleTimestamp,
                     format!(
-                        "claim `{claim}` {at} is more than {} from now ({now})",
-                        humantime::format_duration(*tolerance)
+                        "claim `{claim}` {} is more than {} from now ({})",
+                        crate::timestamp::display(at),
+                        humantime::format_duration(*tolerance),
+                        crate::timestamp::display(now)
                     ),
                 )
                 .with_claim(claim));

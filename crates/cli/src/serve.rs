@@ -1,0 +1,114 @@
+//! `hookgate serve`: the gateway.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use hookgate_server::config::{Config, ProcessEnvironment};
+use hookgate_server::Gateway;
+use hookgate_store::{Store, StoreOptions};
+
+use crate::{ServeArgs, EXIT_CONFIG, EXIT_RUNTIME};
+
+pub fn serve(args: ServeArgs) -> ExitCode {
+    let config = match &args.preset {
+        Some(preset) => Config::for_preset(preset, &args.listen, &args.params, &ProcessEnvironment)
+            .map(|mut c| {
+                if let Some(store) = &args.store {
+                    c.store_url = store.clone();
+                }
+                c
+            }),
+        None => Config::load(&args.config, &ProcessEnvironment),
+    };
+    let config = match config {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            if args.preset.is_none() && !args.config.exists() {
+                eprintln!("hint: write a hookgate.toml (see examples/), or start one source with: hookgate serve --preset NAME");
+            }
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    // Signal handlers go in before anything is announced, so a SIGTERM sent as soon as the
+    // gateway says it listens is a clean shutdown, not the default kill.
+    let shutdown = shutdown_signal()?;
+    let options = StoreOptions {
+        max_size: config.store_max_size,
+        ..Default::default()
+    };
+    let store = Store::open(&config.store_url, &options)
+        .with_context(|| format!("opening the store {}", config.store_url))?;
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (in use? another hookgate running?)",
+                config.listen
+            )
+        })?;
+    let address = listener.local_addr()?;
+    if store.is_discard() {
+        tracing::warn!("STORE IS discard:// — events are acknowledged WITHOUT being stored (benchmark baseline only)");
+    }
+    for source in &config.sources {
+        if source.demo_secret {
+            tracing::warn!(
+                source = %source.name,
+                "!!! source `{}` uses a DEMO secret from {} — anyone can sign requests for it; set the real secret before exposing this gateway !!!",
+                source.name,
+                config.file
+            );
+        }
+        tracing::info!(source = %source.name, path = %source.path, preset = source.source.preset().unwrap_or("-"), "source ready: http://{address}{}", source.path);
+    }
+    tracing::info!(store = %config.store_url, "hookgate listening on http://{address}");
+    let gateway = Arc::new(Gateway::new(config, store));
+    hookgate_server::run(listener, gateway, shutdown).await?;
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM; the handlers are installed when this is called.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut terminate =
+            signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+        let mut interrupt =
+            signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => tracing::info!("SIGINT received"),
+                _ = terminate.recv() => tracing::info!("SIGTERM received"),
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
+}
