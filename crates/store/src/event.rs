@@ -13,6 +13,15 @@ impl EventId {
     }
 }
 
+impl EventId {
+    /// The smallest id of millisecond `ms`: ids sort by time, so time ranges are id ranges
+    /// (UUIDv7: the first 48 bits are the Unix milliseconds, the text sorts like them).
+    pub fn lowest_at(ms: i64) -> String {
+        let ms = ms.clamp(0, (1 << 48) - 1) as u128;
+        uuid::Uuid::from_u128(ms << 80).hyphenated().to_string()
+    }
+}
+
 impl Default for EventId {
     fn default() -> Self {
         Self::new()

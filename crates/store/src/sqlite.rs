@@ -27,7 +27,6 @@ CREATE TABLE events (
     verification  TEXT NOT NULL
 );
 CREATE UNIQUE INDEX events_dedupe ON events(source, dedupe_key) WHERE dedupe_key IS NOT NULL;
-CREATE INDEX events_received ON events(received_at);
 "#];
 
 const INSERT: &str = "INSERT INTO events (id, source, dedupe_key, topic, tenant, provider_ts, received_at, method, path, headers, body, verification) \
@@ -35,8 +34,16 @@ const INSERT: &str = "INSERT INTO events (id, source, dedupe_key, topic, tenant,
      ON CONFLICT (source, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING";
 const FIND_DUPLICATE: &str = "SELECT id FROM events WHERE source = ?1 AND dedupe_key = ?2";
 
+/// An event with its JSON columns already serialised by the caller, so the single writer
+/// thread does nothing but SQLite work.
+struct Prepared {
+    event: NewEvent,
+    headers: String,
+    verification: String,
+}
+
 enum Message {
-    Insert(Box<NewEvent>, oneshot::Sender<Result<Stored, StoreError>>),
+    Insert(Box<Prepared>, oneshot::Sender<Result<Stored, StoreError>>),
     Close(oneshot::Sender<()>),
 }
 
@@ -53,6 +60,8 @@ fn open_connection(path: &Path, options: &StoreOptions) -> rusqlite::Result<Conn
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // 16 MiB of page cache keeps the id and dedupe B-trees' hot pages in memory.
+    conn.pragma_update(None, "cache_size", -16 * 1024)?;
     if let Some(max) = options.max_size {
         let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
         conn.pragma_update(None, "max_page_count", (max as i64 / page_size).max(1))?;
@@ -103,8 +112,13 @@ impl SqliteStore {
 
     pub(crate) async fn insert(&self, event: NewEvent) -> Result<Stored, StoreError> {
         let (reply, answer) = oneshot::channel();
+        let prepared = Prepared {
+            headers: serde_json::to_string(&event.headers).unwrap_or_else(|_| "[]".into()),
+            verification: event.verification.to_string(),
+            event,
+        };
         self.writer
-            .send(Message::Insert(Box::new(event), reply))
+            .send(Message::Insert(Box::new(prepared), reply))
             .await
             .map_err(|_| StoreError::Unavailable("the store writer has stopped".into()))?;
         answer.await.map_err(|_| {
@@ -147,12 +161,18 @@ impl SqliteStore {
             let mut statement = conn.prepare_cached(
                 "SELECT id, source, dedupe_key, topic, tenant, received_at, length(body) FROM events \
                  WHERE (?1 IS NULL OR source = ?1) AND (?2 IS NULL OR topic LIKE ?2) \
-                 AND (?3 IS NULL OR received_at >= ?3) AND (?4 IS NULL OR received_at < ?4) \
+                 AND (?3 IS NULL OR id >= ?3) AND (?4 IS NULL OR id < ?4) \
                  ORDER BY id DESC LIMIT ?5",
             )?;
             let topic = filter.topic.map(|t| t.replace('*', "%"));
             let rows = statement.query_map(
-                params![filter.source, topic, filter.since_ms, filter.until_ms, filter.limit.unwrap_or(100)],
+                params![
+                    filter.source,
+                    topic,
+                    filter.since_ms.map(EventId::lowest_at),
+                    filter.until_ms.map(EventId::lowest_at),
+                    filter.limit.unwrap_or(100)
+                ],
                 summary_from_row,
             )?;
             rows.collect()
@@ -205,7 +225,7 @@ fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EventSummary> {
     })
 }
 
-type Pending = (Box<NewEvent>, oneshot::Sender<Result<Stored, StoreError>>);
+type Pending = (Box<Prepared>, oneshot::Sender<Result<Stored, StoreError>>);
 
 fn write_loop(mut conn: Connection, mut queue: mpsc::Receiver<Message>, max_batch: usize) {
     let mut batch: Vec<Pending> = Vec::with_capacity(max_batch);
@@ -247,8 +267,8 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Pending>) {
         {
             let mut insert = tx.prepare_cached(INSERT)?;
             let mut find = tx.prepare_cached(FIND_DUPLICATE)?;
-            for (event, _) in batch.iter() {
-                let headers = serde_json::to_string(&event.headers).unwrap_or_else(|_| "[]".into());
+            for (prepared, _) in batch.iter() {
+                let event = &prepared.event;
                 let inserted = insert.execute(params![
                     event.id.0,
                     event.source,
@@ -259,9 +279,9 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Pending>) {
                     event.received_at_ms,
                     event.method,
                     event.path,
-                    headers,
+                    prepared.headers,
                     &event.body[..],
-                    event.verification.to_string(),
+                    prepared.verification,
                 ])?;
                 if inserted == 1 {
                     outcomes.push(Stored::New(event.id.clone()));

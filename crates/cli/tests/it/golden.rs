@@ -54,9 +54,11 @@ async fn events_list_and_show() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("events.db").display());
     let store = hookgate_store::Store::open(&url, &Default::default()).unwrap();
+    // Ids encode their arrival millisecond in their first 48 bits (UUIDv7), as the server
+    // makes them: 0x019aaaac2600 = 1_763_800_000_000.
     let events = [
         (
-            "01a20000-0000-7000-8000-000000000001",
+            "019aaaac-2600-0000-0000-000000000001",
             "github",
             Some("d-1"),
             Some("push"),
@@ -64,7 +66,7 @@ async fn events_list_and_show() {
             &b"{\"ref\":\"main\"}"[..],
         ),
         (
-            "01a20000-0000-7000-8000-000000000002",
+            "019aaaad-1254-0000-0000-000000000002",
             "stripe",
             Some("evt_1"),
             Some("payment_intent.succeeded"),
@@ -72,7 +74,7 @@ async fn events_list_and_show() {
             &b"{\"id\":\"evt_1\"}"[..],
         ),
         (
-            "01a20000-0000-7000-8000-000000000003",
+            "019aaaad-fbba-0000-0000-000000000003",
             "entrupy",
             None,
             None,
@@ -129,14 +131,14 @@ async fn events_list_and_show() {
     );
     check(
         "events-show",
-        &run(&["events", "show", "01a20000-0000-7000-8000-000000000001"]),
+        &run(&["events", "show", "019aaaac-2600-0000-0000-000000000001"]),
     );
     check(
         "events-show-binary-json",
         &run(&[
             "events",
             "show",
-            "01a20000-0000-7000-8000-000000000003",
+            "019aaaad-fbba-0000-0000-000000000003",
             "--json",
         ]),
     );
