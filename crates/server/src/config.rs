@@ -156,6 +156,10 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// The sources, in file order.
     pub sources: Vec<SourceConfig>,
+    /// The destinations, in file order.
+    pub destinations: Vec<Arc<crate::delivery::Destination>>,
+    /// The routes, in file order.
+    pub routes: crate::delivery::routing::Routes,
 }
 
 /// Reads how the environment is consulted, so tests can substitute their own.
@@ -201,17 +205,13 @@ impl Config {
             ConfigError::new(file, at, message)
         })?;
         for key in table.keys() {
-            if !["server", "store", "admin", "source"].contains(&key.as_str()) {
-                let hint = match key.as_str() {
-                    "destination" | "route" => {
-                        " (delivery to destinations is not part of this version yet)"
-                    }
-                    _ => "",
-                };
+            if !["server", "store", "admin", "source", "destination", "route"]
+                .contains(&key.as_str())
+            {
                 return Err(ConfigError::new(
                     file,
                     key.clone(),
-                    format!("unknown section{hint}; known: server, store, admin, source"),
+                    "unknown section; known: server, store, admin, source, destination, route",
                 ));
             }
         }
@@ -322,7 +322,10 @@ impl Config {
             }
             sources.push(source);
         }
+        let (destinations, routes) = delivery_config(&table, file, base, &sources)?;
         Ok(Config {
+            destinations,
+            routes,
             file: file.to_owned(),
             listen: server.listen,
             max_body,
@@ -416,6 +419,139 @@ impl Config {
             .map_err(|e| ConfigError::new(file, "(preset)", e.to_string()))?;
         Config::parse(&text, file, Path::new("."), env)
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouteSection {
+    #[serde(default = "any")]
+    source: String,
+    #[serde(default = "any")]
+    topic: String,
+    #[serde(rename = "match", default)]
+    filter: std::collections::BTreeMap<String, Value>,
+    to: hookgate_verify::OneOrMany<String>,
+}
+
+fn any() -> String {
+    "*".into()
+}
+
+type DeliveryConfig = (
+    Vec<Arc<crate::delivery::Destination>>,
+    crate::delivery::routing::Routes,
+);
+
+fn delivery_config(
+    table: &Table,
+    file: &str,
+    base: &Path,
+    sources: &[SourceConfig],
+) -> Result<DeliveryConfig, ConfigError> {
+    let list = |name: &str| -> Result<Vec<Value>, ConfigError> {
+        match table.get(name) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => Ok(items.clone()),
+            Some(_) => Err(ConfigError::new(
+                file,
+                name,
+                format!("write [[{name}]] tables"),
+            )),
+        }
+    };
+    let mut destinations: Vec<Arc<crate::delivery::Destination>> = Vec::new();
+    for (i, value) in list("destination")?.into_iter().enumerate() {
+        let label = match value.get("name").and_then(Value::as_str) {
+            Some(name) => format!("destination[{i}] ({name})"),
+            None => format!("destination[{i}]"),
+        };
+        let mut value = value;
+        if let Value::Table(t) = &mut value {
+            resolve_files(t, "", base, file, &label)?;
+        }
+        let section: crate::delivery::DestinationSection = serde_path_to_error::deserialize(value)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let key = if path == "." {
+                    label.clone()
+                } else {
+                    format!("{label}.{path}")
+                };
+                ConfigError::new(file, key, e.into_inner().to_string())
+            })?;
+        if destinations.iter().any(|d| d.name == section.name) {
+            return Err(ConfigError::new(
+                file,
+                format!("{label}.name"),
+                "another destination has this name",
+            ));
+        }
+        let built = crate::delivery::Destination::build(section, base)
+            .map_err(|(key, message)| ConfigError::new(file, format!("{label}.{key}"), message))?;
+        destinations.push(Arc::new(built));
+    }
+    let mut routes = Vec::new();
+    for (i, value) in list("route")?.into_iter().enumerate() {
+        let label = format!("route[{i}]");
+        let section: RouteSection = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let key = if path == "." {
+                label.clone()
+            } else {
+                format!("{label}.{path}")
+            };
+            ConfigError::new(file, key, e.into_inner().to_string())
+        })?;
+        let to = section.to.into_vec();
+        if to.is_empty() {
+            return Err(ConfigError::new(
+                file,
+                format!("{label}.to"),
+                "name at least one destination",
+            ));
+        }
+        if let Some(unknown) = to
+            .iter()
+            .find(|d| !destinations.iter().any(|x| &x.name == *d))
+        {
+            return Err(ConfigError::new(
+                file,
+                format!("{label}.to"),
+                format!("no destination named `{unknown}`"),
+            ));
+        }
+        if !sources
+            .iter()
+            .any(|s| wildmatch::WildMatch::new(&section.source).matches(&s.name))
+        {
+            return Err(ConfigError::new(
+                file,
+                format!("{label}.source"),
+                format!("`{}` matches no source", section.source),
+            ));
+        }
+        let mut filters = Vec::new();
+        for (pointer, expected) in section.filter {
+            if !pointer.starts_with('/') {
+                return Err(ConfigError::new(
+                    file,
+                    format!("{label}.match.{pointer}"),
+                    "keys are JSON pointers, e.g. \"/type\"",
+                ));
+            }
+            let expected = serde_json::to_value(&expected).map_err(|e| {
+                ConfigError::new(file, format!("{label}.match.{pointer}"), e.to_string())
+            })?;
+            filters.push((pointer, expected));
+        }
+        routes.push(crate::delivery::routing::Route::new(
+            &section.source,
+            &section.topic,
+            filters,
+            to,
+        ));
+    }
+    Ok((destinations, crate::delivery::routing::Routes(routes)))
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -764,7 +900,12 @@ mod tests {
             ("[server]\nlisen = \"x\"", "test.toml: server.lisen: unknown field `lisen`"),
             ("[server]\nmax_body = \"lots\"", "test.toml: server.max_body: `lots` is not a size"),
             ("[store]\nurl = 5", "test.toml: store.url: invalid type"),
-            ("[[destination]]\nname = \"x\"", "test.toml: destination: unknown section (delivery"),
+            ("[[destination]]\nname = \"x\"\nkind = \"kafka\"", "test.toml: destination[0] (x).kind: `kafka` destinations are not part of this version"),
+            ("[[destination]]\nname = \"x\"\nkind = \"http\"\nurl = \"http://h/\"", "test.toml: destination[0] (x).secret: deliveries are signed as Standard Webhooks"),
+            ("[[destination]]\nname = \"x\"\nkind = \"command\"\ncommand = [\"/bin/x\", \"{jsn:/a}\"]", "test.toml: destination[0] (x).command[1]: unknown placeholder"),
+            ("[[source]]\nname = \"a\"\npath = \"/a\"\npreset = \"github\"\nsecret = \"s\"\n[[route]]\nto = \"nowhere\"", "test.toml: route[0].to: no destination named `nowhere`"),
+            ("[[route]]\nsource = \"zzz\"\nto = []", "test.toml: route[0].to: name at least one destination"),
+            ("[[events]]\nx = 1", "test.toml: events: unknown section"),
             ("[[source]]\nname = \"a\"\npath = \"/a\"\npreset = \"github\"\nsecret = \"s\"\nalgoritm = \"x\"", "test.toml: source[0] (a).algoritm: unknown key"),
             ("[[source]]\nname = \"a\"\npath = \"a\"\npreset = \"github\"\nsecret = \"s\"", "test.toml: source[0] (a).path: must start with `/`"),
             ("[[source]]\nname = \"a\"\npath = \"/health\"\npreset = \"github\"\nsecret = \"s\"", "test.toml: source[0] (a).path: `/health` is reserved"),

@@ -137,7 +137,7 @@ pub(crate) async fn ingest(
             return with_retry_after(reply(responses.reply(Outcome::Internal)));
         }
     };
-    let event = new_event(
+    let mut event = new_event(
         name,
         source,
         &parts.method,
@@ -146,8 +146,16 @@ pub(crate) async fn ingest(
         body.clone(),
         received,
     );
+    event.destinations = gateway
+        .config
+        .routes
+        .destinations(name, event.topic.as_deref(), &body);
+    let destinations = event.destinations.clone();
     match gateway.store.insert(event).await {
         Ok(Stored::New(id)) => {
+            if let Some(delivery) = gateway.delivery.get() {
+                delivery.notify(&destinations);
+            }
             tracing::debug!(source = name, event = %id, dedupe = ?accepted.meta.id, "stored");
             with_event_id(reply(responses.reply(Outcome::Accepted)), &id)
         }
@@ -242,6 +250,7 @@ fn new_event(
             "issuer": verified.issuer,
             "subject": verified.subject,
         }),
+        destinations: Vec::new(),
     }
 }
 

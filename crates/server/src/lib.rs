@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod delivery;
 mod ingest;
 pub mod issuer;
 pub mod keys;
@@ -37,6 +38,7 @@ pub struct Gateway {
     config: Config,
     store: Store,
     keys: keys::KeyCache,
+    delivery: std::sync::OnceLock<delivery::Delivery>,
 }
 
 impl Gateway {
@@ -57,6 +59,7 @@ impl Gateway {
             keys: keys::KeyCache::new(issuers),
             config,
             store,
+            delivery: std::sync::OnceLock::new(),
         }
     }
 
@@ -105,6 +108,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let config = &gateway.config;
+    if !config.destinations.is_empty() && !gateway.store.is_discard() {
+        let delivery =
+            delivery::Delivery::start(gateway.store.clone(), config.destinations.clone());
+        let _ = gateway.delivery.set(delivery);
+    }
     let app = router(gateway.clone());
     let connections = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
     let graceful = GracefulShutdown::new();
@@ -154,6 +162,9 @@ pub async fn run(
         .is_err()
     {
         tracing::warn!(grace = ?config.shutdown_grace, "in-flight requests did not finish within the grace period");
+    }
+    if let Some(delivery) = gateway.delivery.get() {
+        delivery.stop(config.shutdown_grace).await;
     }
     gateway.store.close().await;
     tracing::info!("store flushed; stopped");

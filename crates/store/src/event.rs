@@ -61,6 +61,9 @@ pub struct NewEvent {
     pub body: bytes::Bytes,
     /// What verification established (scheme, key id, issuer, subject) as JSON.
     pub verification: serde_json::Value,
+    /// The destinations its routes chose; a delivery row each, in the same transaction.
+    /// Empty: the event is stored as unrouted.
+    pub destinations: Vec<String>,
 }
 
 /// What an insert found.
@@ -110,6 +113,8 @@ pub struct EventRecord {
     pub body: Vec<u8>,
     /// The verification summary.
     pub verification: serde_json::Value,
+    /// Whether any route chose a destination for it.
+    pub routed: bool,
 }
 
 /// Which events to list.
@@ -123,6 +128,9 @@ pub struct ListFilter {
     pub since_ms: Option<i64>,
     /// Received before (Unix ms).
     pub until_ms: Option<i64>,
+    /// Only events with a delivery in this state (`pending`, `delivered`, `dead`), or
+    /// `unrouted` events.
+    pub status: Option<String>,
     /// At most this many; default 100.
     pub limit: Option<u32>,
 }

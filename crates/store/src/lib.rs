@@ -11,11 +11,16 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod delivery;
 mod event;
 mod sqlite;
 
 use std::path::PathBuf;
 
+pub use delivery::{
+    webhook_id, Attempt, AttemptRecord, Claimed, DeliveryCounts, DeliveryRecord, DeliveryStatus,
+    ReplayFilter, ReplayTargets,
+};
 pub use event::{EventId, EventRecord, EventSummary, ListFilter, NewEvent, Stored};
 
 /// Why the store could not do what was asked.
@@ -131,6 +136,73 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(s) => s.get(id.to_owned()).await,
             Backend::Discard => Ok(None),
+        }
+    }
+
+    /// Leases up to `limit` due deliveries of `destination` for `lease_ms` to `owner`.
+    pub async fn claim(
+        &self,
+        destination: &str,
+        limit: u32,
+        now_ms: i64,
+        lease_ms: i64,
+        owner: &str,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.claim(destination, limit, now_ms, lease_ms, owner).await,
+            Backend::Discard => Ok(Vec::new()),
+        }
+    }
+
+    /// Records an attempt and moves its delivery on (if `owner` still holds the lease).
+    pub async fn complete(&self, attempt: Attempt) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.complete(attempt).await,
+            Backend::Discard => Ok(()),
+        }
+    }
+
+    /// Makes each `(event, destination)` pending again (creating the delivery if needed),
+    /// with attempts reset and the same `webhook-id`.
+    pub async fn replay(&self, targets: ReplayTargets, now_ms: i64) -> Result<usize, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.replay(targets, now_ms).await,
+            Backend::Discard => Ok(0),
+        }
+    }
+
+    /// Several events by id (missing ones are skipped).
+    pub async fn get_many(&self, ids: Vec<String>) -> Result<Vec<EventRecord>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.get_many(ids).await,
+            Backend::Discard => Ok(Vec::new()),
+        }
+    }
+
+    /// An event's deliveries with their attempts.
+    pub async fn deliveries(&self, event_id: &str) -> Result<Vec<DeliveryRecord>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.deliveries(event_id.to_owned()).await,
+            Backend::Discard => Ok(Vec::new()),
+        }
+    }
+
+    /// Deliveries by state.
+    pub async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.delivery_counts().await,
+            Backend::Discard => Ok(DeliveryCounts::default()),
+        }
+    }
+
+    /// Events matching `filter`, each with the destinations it already has (for replay).
+    pub async fn replay_candidates(
+        &self,
+        filter: ReplayFilter,
+    ) -> Result<Vec<(EventRecord, Vec<String>)>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.replay_candidates(filter).await,
+            Backend::Discard => Ok(Vec::new()),
         }
     }
 

@@ -7,11 +7,16 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::delivery::{
+    webhook_id, Attempt, AttemptRecord, Claimed, DeliveryCounts, DeliveryRecord, DeliveryStatus,
+    ReplayFilter, ReplayTargets,
+};
 use crate::event::{EventId, EventRecord, EventSummary, ListFilter, NewEvent, Stored};
 use crate::{StoreError, StoreOptions};
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE events (
     id            TEXT PRIMARY KEY,
     source        TEXT NOT NULL,
@@ -27,12 +32,54 @@ CREATE TABLE events (
     verification  TEXT NOT NULL
 );
 CREATE UNIQUE INDEX events_dedupe ON events(source, dedupe_key) WHERE dedupe_key IS NOT NULL;
-"#];
+"#,
+    r#"
+ALTER TABLE events ADD COLUMN routing TEXT NOT NULL DEFAULT 'unrouted';
+CREATE TABLE deliveries (
+    id           INTEGER PRIMARY KEY,
+    event_id     TEXT NOT NULL REFERENCES events(id),
+    destination  TEXT NOT NULL,
+    webhook_id   TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    next_at      INTEGER NOT NULL,
+    lease_until  INTEGER,
+    lease_owner  TEXT,
+    last_error   TEXT,
+    updated_at   INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX deliveries_event ON deliveries(event_id, destination);
+CREATE INDEX deliveries_due ON deliveries(destination, status, next_at);
+CREATE TABLE attempts (
+    id           INTEGER PRIMARY KEY,
+    delivery_id  INTEGER NOT NULL REFERENCES deliveries(id),
+    started_at   INTEGER NOT NULL,
+    duration_ms  INTEGER NOT NULL,
+    status_code  INTEGER,
+    outcome      TEXT NOT NULL,
+    response     TEXT,
+    error        TEXT
+);
+CREATE INDEX attempts_delivery ON attempts(delivery_id);
+"#,
+];
 
-const INSERT: &str = "INSERT INTO events (id, source, dedupe_key, topic, tenant, provider_ts, received_at, method, path, headers, body, verification) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+const INSERT: &str = "INSERT INTO events (id, source, dedupe_key, topic, tenant, provider_ts, received_at, method, path, headers, body, verification, routing) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
      ON CONFLICT (source, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING";
 const FIND_DUPLICATE: &str = "SELECT id FROM events WHERE source = ?1 AND dedupe_key = ?2";
+const INSERT_DELIVERY: &str = "INSERT INTO deliveries (event_id, destination, webhook_id, status, attempts, next_at, updated_at) \
+     VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?4) \
+     ON CONFLICT (event_id, destination) DO UPDATE SET status = 'pending', attempts = 0, next_at = ?4, \
+     lease_until = NULL, lease_owner = NULL, updated_at = ?4";
+const CLAIM: &str = "UPDATE deliveries SET lease_until = ?4, lease_owner = ?5 WHERE id IN ( \
+     SELECT id FROM deliveries WHERE destination = ?1 AND status = 'pending' AND next_at <= ?2 \
+     AND (lease_until IS NULL OR lease_until <= ?2) ORDER BY next_at, id LIMIT ?3) \
+     RETURNING id, event_id, webhook_id, attempts";
+const RECORD_ATTEMPT: &str = "INSERT INTO attempts (delivery_id, started_at, duration_ms, status_code, outcome, response, error) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+const COMPLETE: &str = "UPDATE deliveries SET status = ?2, attempts = attempts + 1, next_at = ?3, lease_until = NULL, \
+     lease_owner = NULL, last_error = ?4, updated_at = ?5 WHERE id = ?1 AND lease_owner = ?6";
 
 /// An event with its JSON columns already serialised by the caller, so the single writer
 /// thread does nothing but SQLite work.
@@ -42,8 +89,125 @@ struct Prepared {
     verification: String,
 }
 
-enum Message {
+/// One write, run inside the writer's batch transaction; its reply is sent after the commit.
+enum Op {
     Insert(Box<Prepared>, oneshot::Sender<Result<Stored, StoreError>>),
+    Claim {
+        destination: String,
+        limit: u32,
+        now_ms: i64,
+        lease_ms: i64,
+        owner: String,
+        reply: oneshot::Sender<Result<Vec<Claimed>, StoreError>>,
+    },
+    Complete(Box<Attempt>, oneshot::Sender<Result<(), StoreError>>),
+    Replay(
+        ReplayTargets,
+        i64,
+        oneshot::Sender<Result<usize, StoreError>>,
+    ),
+}
+
+enum Done {
+    Stored(Stored),
+    Claimed(Vec<Claimed>),
+    Completed,
+    Replayed(usize),
+}
+
+impl Op {
+    fn run(&self, tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<Done> {
+        match self {
+            Op::Insert(prepared, _) => insert_event(tx, prepared).map(Done::Stored),
+            Op::Claim {
+                destination,
+                limit,
+                now_ms,
+                lease_ms,
+                owner,
+                ..
+            } => {
+                let mut claim = tx.prepare_cached(CLAIM)?;
+                let rows = claim.query_map(
+                    params![destination, now_ms, limit, now_ms + lease_ms, owner],
+                    |r| {
+                        Ok(Claimed {
+                            delivery_id: r.get(0)?,
+                            event_id: r.get(1)?,
+                            webhook_id: r.get(2)?,
+                            attempts: r.get(3)?,
+                        })
+                    },
+                )?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()
+                    .map(Done::Claimed)
+            }
+            Op::Complete(attempt, _) => {
+                let outcome = attempt.next_status.as_str();
+                tx.prepare_cached(RECORD_ATTEMPT)?.execute(params![
+                    attempt.delivery_id,
+                    attempt.started_at_ms,
+                    attempt.duration_ms,
+                    attempt.status_code,
+                    outcome,
+                    attempt.response,
+                    attempt.error
+                ])?;
+                // Only the lease owner moves the delivery on: a worker whose lease expired
+                // (and was claimed again) records its attempt and nothing else.
+                tx.prepare_cached(COMPLETE)?.execute(params![
+                    attempt.delivery_id,
+                    outcome,
+                    attempt.next_at_ms,
+                    attempt.error,
+                    attempt.started_at_ms + attempt.duration_ms,
+                    attempt.owner
+                ])?;
+                Ok(Done::Completed)
+            }
+            Op::Replay(targets, now_ms, _) => {
+                let mut upsert = tx.prepare_cached(INSERT_DELIVERY)?;
+                let mut routed =
+                    tx.prepare_cached("UPDATE events SET routing = 'routed' WHERE id = ?1")?;
+                for (event_id, destination) in targets {
+                    upsert.execute(params![
+                        event_id,
+                        destination,
+                        webhook_id(event_id, destination),
+                        now_ms
+                    ])?;
+                    routed.execute(params![event_id])?;
+                }
+                Ok(Done::Replayed(targets.len()))
+            }
+        }
+    }
+
+    fn answer(self, done: Result<Done, StoreError>) {
+        match (self, done) {
+            (Op::Insert(_, reply), Ok(Done::Stored(s))) => drop(reply.send(Ok(s))),
+            (Op::Claim { reply, .. }, Ok(Done::Claimed(c))) => drop(reply.send(Ok(c))),
+            (Op::Complete(_, reply), Ok(Done::Completed)) => drop(reply.send(Ok(()))),
+            (Op::Replay(_, _, reply), Ok(Done::Replayed(n))) => drop(reply.send(Ok(n))),
+            (op, Err(e)) => op.fail(e),
+            (op, Ok(_)) => op.fail(StoreError::Unavailable(
+                "internal: mismatched write result".into(),
+            )),
+        }
+    }
+
+    fn fail(self, e: StoreError) {
+        match self {
+            Op::Insert(_, reply) => drop(reply.send(Err(e))),
+            Op::Claim { reply, .. } => drop(reply.send(Err(e))),
+            Op::Complete(_, reply) => drop(reply.send(Err(e))),
+            Op::Replay(_, _, reply) => drop(reply.send(Err(e))),
+        }
+    }
+}
+
+enum Message {
+    Op(Op),
     Close(oneshot::Sender<()>),
 }
 
@@ -117,13 +281,178 @@ impl SqliteStore {
             verification: event.verification.to_string(),
             event,
         };
+        self.submit(Op::Insert(Box::new(prepared), reply), answer)
+            .await
+    }
+
+    async fn submit<T>(
+        &self,
+        op: Op,
+        answer: oneshot::Receiver<Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
         self.writer
-            .send(Message::Insert(Box::new(prepared), reply))
+            .send(Message::Op(op))
             .await
             .map_err(|_| StoreError::Unavailable("the store writer has stopped".into()))?;
         answer.await.map_err(|_| {
             StoreError::Unavailable("the store writer stopped before committing".into())
         })?
+    }
+
+    pub(crate) async fn claim(
+        &self,
+        destination: &str,
+        limit: u32,
+        now_ms: i64,
+        lease_ms: i64,
+        owner: &str,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let op = Op::Claim {
+            destination: destination.to_owned(),
+            limit,
+            now_ms,
+            lease_ms,
+            owner: owner.to_owned(),
+            reply,
+        };
+        self.submit(op, answer).await
+    }
+
+    pub(crate) async fn complete(&self, attempt: Attempt) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Op::Complete(Box::new(attempt), reply), answer)
+            .await
+    }
+
+    pub(crate) async fn replay(
+        &self,
+        targets: ReplayTargets,
+        now_ms: i64,
+    ) -> Result<usize, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Op::Replay(targets, now_ms, reply), answer)
+            .await
+    }
+
+    pub(crate) async fn get_many(&self, ids: Vec<String>) -> Result<Vec<EventRecord>, StoreError> {
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached(&format!("{GET_EVENT} WHERE id = ?1"))?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in &ids {
+                if let Some(record) = statement.query_row([id], record_from_row).optional()? {
+                    out.push(record);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    pub(crate) async fn deliveries(
+        &self,
+        event_id: String,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        self.read(move |conn| {
+            let mut rows = conn.prepare_cached(
+                "SELECT id, destination, webhook_id, status, attempts, next_at, last_error FROM deliveries WHERE event_id = ?1 ORDER BY destination",
+            )?;
+            let mut history = conn.prepare_cached(
+                "SELECT started_at, duration_ms, status_code, outcome, response, error FROM attempts WHERE delivery_id = ?1 ORDER BY id",
+            )?;
+            let found: Vec<(i64, DeliveryRecord)> = rows
+                .query_map([&event_id], |r| {
+                    let status: String = r.get(3)?;
+                    Ok((
+                        r.get(0)?,
+                        DeliveryRecord {
+                            destination: r.get(1)?,
+                            webhook_id: r.get(2)?,
+                            status: DeliveryStatus::parse(&status),
+                            attempts: r.get(4)?,
+                            next_at_ms: r.get(5)?,
+                            last_error: r.get(6)?,
+                            history: Vec::new(),
+                        },
+                    ))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut out = Vec::with_capacity(found.len());
+            for (id, mut record) in found {
+                record.history = history
+                    .query_map([id], |r| {
+                        Ok(AttemptRecord {
+                            started_at_ms: r.get(0)?,
+                            duration_ms: r.get(1)?,
+                            status_code: r.get(2)?,
+                            outcome: r.get(3)?,
+                            response: r.get(4)?,
+                            error: r.get(5)?,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<_>>()?;
+                out.push(record);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    pub(crate) async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {
+        self.read(|conn| {
+            let mut counts = DeliveryCounts::default();
+            let mut statement =
+                conn.prepare_cached("SELECT status, count(*) FROM deliveries GROUP BY status")?;
+            for row in
+                statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+            {
+                let (status, n) = row?;
+                match DeliveryStatus::parse(&status) {
+                    DeliveryStatus::Pending => counts.pending = n,
+                    DeliveryStatus::Delivered => counts.delivered = n,
+                    DeliveryStatus::Dead => counts.dead = n,
+                }
+            }
+            Ok(counts)
+        })
+        .await
+    }
+
+    /// Events matching `filter` with the destinations they already have.
+    pub(crate) async fn replay_candidates(
+        &self,
+        filter: ReplayFilter,
+    ) -> Result<Vec<(EventRecord, Vec<String>)>, StoreError> {
+        self.read(move |conn| {
+            let topic = filter.topic.map(|t| t.replace('*', "%"));
+            let mut statement = conn.prepare(&format!(
+                "{GET_EVENT} WHERE (?1 IS NULL OR id = ?1) AND (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR topic LIKE ?3) \
+                 AND (?4 IS NULL OR id >= ?4) AND (?5 IS NULL OR id < ?5) \
+                 AND (?6 IS NULL OR (?6 = 'unrouted' AND routing = 'unrouted') \
+                      OR EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.status = ?6)) ORDER BY id"
+            ))?;
+            let events: Vec<EventRecord> = statement
+                .query_map(
+                    params![
+                        filter.event_id,
+                        filter.source,
+                        topic,
+                        filter.since_ms.map(EventId::lowest_at),
+                        filter.until_ms.map(EventId::lowest_at),
+                        filter.status
+                    ],
+                    record_from_row,
+                )?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut destinations = conn.prepare_cached("SELECT destination FROM deliveries WHERE event_id = ?1 ORDER BY destination")?;
+            let mut out = Vec::with_capacity(events.len());
+            for event in events {
+                let names = destinations.query_map([&event.summary.id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+                out.push((event, names));
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn read<T: Send + 'static>(
@@ -162,6 +491,8 @@ impl SqliteStore {
                 "SELECT id, source, dedupe_key, topic, tenant, received_at, length(body) FROM events \
                  WHERE (?1 IS NULL OR source = ?1) AND (?2 IS NULL OR topic LIKE ?2) \
                  AND (?3 IS NULL OR id >= ?3) AND (?4 IS NULL OR id < ?4) \
+                 AND (?6 IS NULL OR (?6 = 'unrouted' AND routing = 'unrouted') \
+                      OR EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.status = ?6)) \
                  ORDER BY id DESC LIMIT ?5",
             )?;
             let topic = filter.topic.map(|t| t.replace('*', "%"));
@@ -171,7 +502,8 @@ impl SqliteStore {
                     topic,
                     filter.since_ms.map(EventId::lowest_at),
                     filter.until_ms.map(EventId::lowest_at),
-                    filter.limit.unwrap_or(100)
+                    filter.limit.unwrap_or(100),
+                    filter.status
                 ],
                 summary_from_row,
             )?;
@@ -182,25 +514,8 @@ impl SqliteStore {
 
     pub(crate) async fn get(&self, id: String) -> Result<Option<EventRecord>, StoreError> {
         self.read(move |conn| {
-            conn.query_row(
-                "SELECT id, source, dedupe_key, topic, tenant, received_at, length(body), provider_ts, method, path, headers, body, verification \
-                 FROM events WHERE id = ?1",
-                [id],
-                |row| {
-                    let headers: String = row.get(10)?;
-                    let verification: String = row.get(12)?;
-                    Ok(EventRecord {
-                        summary: summary_from_row(row)?,
-                        provider_timestamp: row.get(7)?,
-                        method: row.get(8)?,
-                        path: row.get(9)?,
-                        headers: serde_json::from_str(&headers).unwrap_or_default(),
-                        body: row.get(11)?,
-                        verification: serde_json::from_str(&verification).unwrap_or_default(),
-                    })
-                },
-            )
-            .optional()
+            conn.query_row(&format!("{GET_EVENT} WHERE id = ?1"), [id], record_from_row)
+                .optional()
         })
         .await
     }
@@ -211,6 +526,23 @@ impl SqliteStore {
             let _ = finished.await;
         }
     }
+}
+
+const GET_EVENT: &str = "SELECT id, source, dedupe_key, topic, tenant, received_at, length(body), provider_ts, method, path, headers, body, verification, routing FROM events";
+
+fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EventRecord> {
+    let headers: String = row.get(10)?;
+    let verification: String = row.get(12)?;
+    Ok(EventRecord {
+        summary: summary_from_row(row)?,
+        provider_timestamp: row.get(7)?,
+        method: row.get(8)?,
+        path: row.get(9)?,
+        headers: serde_json::from_str(&headers).unwrap_or_default(),
+        body: row.get(11)?,
+        verification: serde_json::from_str(&verification).unwrap_or_default(),
+        routed: row.get::<_, String>(13)? == "routed",
+    })
 }
 
 fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EventSummary> {
@@ -225,20 +557,60 @@ fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EventSummary> {
     })
 }
 
-type Pending = (Box<Prepared>, oneshot::Sender<Result<Stored, StoreError>>);
+fn insert_event(tx: &rusqlite::Transaction<'_>, prepared: &Prepared) -> rusqlite::Result<Stored> {
+    let event = &prepared.event;
+    let routing = if event.destinations.is_empty() {
+        "unrouted"
+    } else {
+        "routed"
+    };
+    let inserted = tx.prepare_cached(INSERT)?.execute(params![
+        event.id.0,
+        event.source,
+        event.dedupe_key,
+        event.topic,
+        event.tenant,
+        event.provider_timestamp,
+        event.received_at_ms,
+        event.method,
+        event.path,
+        prepared.headers,
+        &event.body[..],
+        prepared.verification,
+        routing,
+    ])?;
+    if inserted == 0 {
+        let id: String = tx
+            .prepare_cached(FIND_DUPLICATE)?
+            .query_row(params![event.source, event.dedupe_key], |r| r.get(0))?;
+        return Ok(Stored::Duplicate(EventId(id)));
+    }
+    // The deliveries are part of the event's own transaction: an acknowledged event can
+    // never be missing them.
+    let mut delivery = tx.prepare_cached(INSERT_DELIVERY)?;
+    for destination in &event.destinations {
+        delivery.execute(params![
+            event.id.0,
+            destination,
+            webhook_id(&event.id.0, destination),
+            event.received_at_ms
+        ])?;
+    }
+    Ok(Stored::New(event.id.clone()))
+}
 
 fn write_loop(mut conn: Connection, mut queue: mpsc::Receiver<Message>, max_batch: usize) {
-    let mut batch: Vec<Pending> = Vec::with_capacity(max_batch);
+    let mut batch: Vec<Op> = Vec::with_capacity(max_batch);
     while let Some(first) = queue.blocking_recv() {
         let mut close = None;
         match first {
-            Message::Insert(event, reply) => batch.push((event, reply)),
+            Message::Op(op) => batch.push(op),
             Message::Close(done) => close = Some(done),
         }
         // Everything already waiting joins this transaction: one fsync for all of them.
         while close.is_none() && batch.len() < max_batch {
             match queue.try_recv() {
-                Ok(Message::Insert(event, reply)) => batch.push((event, reply)),
+                Ok(Message::Op(op)) => batch.push(op),
                 Ok(Message::Close(done)) => close = Some(done),
                 Err(_) => break,
             }
@@ -248,11 +620,9 @@ fn write_loop(mut conn: Connection, mut queue: mpsc::Receiver<Message>, max_batc
         }
         if let Some(done) = close {
             queue.close();
-            // Inserts that raced the close are refused, not lost silently.
-            while let Ok(Message::Insert(_, reply)) = queue.try_recv() {
-                let _ = reply.send(Err(StoreError::Unavailable(
-                    "the store is shutting down".into(),
-                )));
+            // Writes that raced the close are refused, not lost silently.
+            while let Ok(Message::Op(op)) = queue.try_recv() {
+                op.fail(StoreError::Unavailable("the store is shutting down".into()));
             }
             let _ = done.send(());
             return;
@@ -260,52 +630,27 @@ fn write_loop(mut conn: Connection, mut queue: mpsc::Receiver<Message>, max_batc
     }
 }
 
-fn commit(conn: &mut Connection, batch: &mut Vec<Pending>) {
-    let result = (|| -> rusqlite::Result<Vec<Stored>> {
+fn commit(conn: &mut Connection, batch: &mut Vec<Op>) {
+    let result = (|| -> rusqlite::Result<Vec<Done>> {
         let tx = conn.transaction()?;
-        let mut outcomes = Vec::with_capacity(batch.len());
-        {
-            let mut insert = tx.prepare_cached(INSERT)?;
-            let mut find = tx.prepare_cached(FIND_DUPLICATE)?;
-            for (prepared, _) in batch.iter() {
-                let event = &prepared.event;
-                let inserted = insert.execute(params![
-                    event.id.0,
-                    event.source,
-                    event.dedupe_key,
-                    event.topic,
-                    event.tenant,
-                    event.provider_timestamp,
-                    event.received_at_ms,
-                    event.method,
-                    event.path,
-                    prepared.headers,
-                    &event.body[..],
-                    prepared.verification,
-                ])?;
-                if inserted == 1 {
-                    outcomes.push(Stored::New(event.id.clone()));
-                } else {
-                    let id: String =
-                        find.query_row(params![event.source, event.dedupe_key], |r| r.get(0))?;
-                    outcomes.push(Stored::Duplicate(EventId(id)));
-                }
-            }
-        }
+        let done = batch
+            .iter()
+            .map(|op| op.run(&tx))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         tx.commit()?;
-        Ok(outcomes)
+        Ok(done)
     })();
     match result {
-        Ok(outcomes) => {
-            for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
-                let _ = reply.send(Ok(outcome));
+        Ok(done) => {
+            for (op, done) in batch.drain(..).zip(done) {
+                op.answer(Ok(done));
             }
         }
         Err(e) => {
-            tracing::error!(error = %e, events = batch.len(), "store commit failed; the batch is refused with 503");
+            tracing::error!(error = %e, writes = batch.len(), "store commit failed; every write of the batch is refused");
             let reason = e.to_string();
-            for (_, reply) in batch.drain(..) {
-                let _ = reply.send(Err(StoreError::Unavailable(reason.clone())));
+            for op in batch.drain(..) {
+                op.fail(StoreError::Unavailable(reason.clone()));
             }
         }
     }
@@ -329,6 +674,7 @@ mod tests {
             headers: vec![("content-type".into(), "application/json".into())],
             body: bytes::Bytes::from(vec![b'x'; size]),
             verification: serde_json::json!({"scheme": "hmac"}),
+            destinations: Vec::new(),
         }
     }
 
@@ -453,5 +799,109 @@ mod tests {
             stored
         );
         store.ready().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn deliveries_are_created_with_the_event_claimed_with_leases_and_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("d.db"), &StoreOptions::default()).unwrap();
+        let mut routed = event("s", Some("e1"), 10);
+        routed.destinations = vec!["a".into(), "b".into()];
+        let Stored::New(id) = store.insert(routed.clone()).await.unwrap() else {
+            panic!()
+        };
+        // A duplicate creates no further deliveries.
+        assert!(matches!(
+            store.insert(routed).await.unwrap(),
+            Stored::Duplicate(_)
+        ));
+        let unrouted = event("s", Some("e2"), 10);
+        let Stored::New(unrouted_id) = store.insert(unrouted).await.unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            store.delivery_counts().await.unwrap(),
+            DeliveryCounts {
+                pending: 2,
+                delivered: 0,
+                dead: 0
+            }
+        );
+
+        let claimed = store.claim("a", 10, 1_000, 500, "w1").await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].webhook_id, webhook_id(&id.0, "a"));
+        // Leased: nobody else gets it until the lease expires…
+        assert!(store
+            .claim("a", 10, 1_400, 500, "w2")
+            .await
+            .unwrap()
+            .is_empty());
+        // …then it returns to the queue (a crashed worker's deliveries are not lost).
+        let again = store.claim("a", 10, 1_600, 500, "w2").await.unwrap();
+        assert_eq!(again[0].delivery_id, claimed[0].delivery_id);
+        // The first worker's late result is recorded but does not move the delivery.
+        let attempt = |owner: &str, status| Attempt {
+            delivery_id: claimed[0].delivery_id,
+            owner: owner.into(),
+            started_at_ms: 1_700,
+            duration_ms: 5,
+            status_code: Some(200),
+            next_status: status,
+            next_at_ms: 0,
+            response: Some("ok".into()),
+            error: None,
+        };
+        store
+            .complete(attempt("w1", DeliveryStatus::Delivered))
+            .await
+            .unwrap();
+        assert_eq!(store.delivery_counts().await.unwrap().delivered, 0);
+        store
+            .complete(attempt("w2", DeliveryStatus::Dead))
+            .await
+            .unwrap();
+        let records = store.deliveries(id.0.clone()).await.unwrap();
+        let a = records.iter().find(|d| d.destination == "a").unwrap();
+        assert_eq!(
+            (a.status, a.attempts, a.history.len()),
+            (DeliveryStatus::Dead, 1, 2)
+        );
+
+        // Replay: the dead delivery and the unrouted event become pending, same webhook-id.
+        let n = store
+            .replay(
+                vec![
+                    (id.0.clone(), "a".into()),
+                    (unrouted_id.0.clone(), "a".into()),
+                ],
+                2_000,
+            )
+            .await
+            .unwrap();
+        assert_eq!(n, 2);
+        let a = store
+            .deliveries(id.0.clone())
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|d| d.destination == "a")
+            .unwrap();
+        assert_eq!(
+            (a.status, a.attempts, a.webhook_id),
+            (DeliveryStatus::Pending, 0, webhook_id(&id.0, "a"))
+        );
+        let unrouted = store
+            .replay_candidates(ReplayFilter {
+                status: Some("unrouted".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(unrouted.is_empty(), "replayed events are routed now");
+        assert_eq!(
+            store.claim("a", 10, 2_000, 500, "w3").await.unwrap().len(),
+            2
+        );
     }
 }

@@ -97,6 +97,7 @@ async fn events_list_and_show() {
                 headers: vec![("content-type".into(), "application/json".into()), ("x-hub-signature-256".into(), "[redacted]".into())],
                 body: body.to_vec().into(),
                 verification: serde_json::json!({"scheme": "hmac", "key_id": "secret#0", "issuer": null, "subject": null}),
+                destinations: Vec::new(),
             })
             .await
             .unwrap();

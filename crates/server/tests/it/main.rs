@@ -1,6 +1,7 @@
 //! Integration tests of the gateway: real TCP on port 0, a real SQLite file per test.
 
 mod bad_input;
+mod delivery;
 mod oidc;
 mod seeds;
 mod store;

@@ -1,0 +1,393 @@
+//! Destinations: `http` (the original body, re-signed as Standard Webhooks), `command` (a
+//! program with the body on stdin), `file` (one fsynced JSON line per event).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookgate_store::EventRecord;
+use hookgate_verify::{Context, Encoding, Template};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::policy::Verdict;
+
+/// Bytes of an answer kept with each attempt.
+pub const SNIPPET: usize = 1024;
+
+/// What an attempt produced.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The verdict for the retry policy.
+    pub verdict: Verdict,
+    /// HTTP status or exit code.
+    pub status_code: Option<i64>,
+    /// Up to [`SNIPPET`] bytes of the answer.
+    pub response: Option<String>,
+    /// What went wrong.
+    pub error: Option<String>,
+}
+
+/// A configured destination's way of delivering.
+#[derive(Debug)]
+pub enum Sink {
+    /// POST to a URL.
+    Http(HttpSink),
+    /// Run a program.
+    Command(CommandSink),
+    /// Append to a file.
+    File(FileSink),
+}
+
+impl Sink {
+    /// Delivers `event` once, as attempt number `attempt`.
+    pub async fn deliver(&self, event: &EventRecord, webhook_id: &str, attempt: u32) -> Outcome {
+        match self {
+            Sink::Http(s) => s.deliver(event, webhook_id).await,
+            Sink::Command(s) => s.deliver(event, webhook_id, attempt).await,
+            Sink::File(s) => s.deliver(event, webhook_id).await,
+        }
+    }
+}
+
+fn header<'a>(event: &'a EventRecord, name: &str) -> Option<&'a str> {
+    event
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+fn snippet(bytes: &[u8]) -> String {
+    let cut = bytes.len().min(SNIPPET);
+    String::from_utf8_lossy(&bytes[..cut]).into_owned()
+}
+
+/// `http`: the original body and content type, `webhook-id` (stable per event and
+/// destination), `webhook-timestamp`, `webhook-signature` (Standard Webhooks v1 with the
+/// destination's secret), `hookgate-source`, `hookgate-topic`, `hookgate-event-id`.
+#[derive(Debug)]
+pub struct HttpSink {
+    pub(crate) url: String,
+    pub(crate) secret: hookgate_verify::Secret,
+    pub(crate) client: reqwest::Client,
+    pub(crate) permanent: Vec<u16>,
+}
+
+impl HttpSink {
+    async fn deliver(&self, event: &EventRecord, webhook_id: &str) -> Outcome {
+        let timestamp = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+        let mut signed = format!("{webhook_id}.{timestamp}.").into_bytes();
+        signed.extend_from_slice(&event.body);
+        let secret = String::from_utf8_lossy(self.secret.expose()).into_owned();
+        let signature = match hookgate_verify::standard_webhooks_sign(&secret, &signed) {
+            Ok(s) => s,
+            Err(e) => {
+                return Outcome {
+                    verdict: Verdict::Permanent,
+                    status_code: None,
+                    response: None,
+                    error: Some(e.to_string()),
+                }
+            }
+        };
+        let mut request = self
+            .client
+            .post(&self.url)
+            .header(
+                "content-type",
+                header(event, "content-type").unwrap_or("application/json"),
+            )
+            .header("webhook-id", webhook_id)
+            .header("webhook-timestamp", &timestamp)
+            .header("webhook-signature", signature)
+            .header("hookgate-source", &event.summary.source)
+            .header("hookgate-event-id", &event.summary.id)
+            .body(event.body.clone());
+        if let Some(topic) = &event.summary.topic {
+            request = request.header("hookgate-topic", topic);
+        }
+        let mut response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let what = if e.is_timeout() {
+                    "timed out"
+                } else if e.is_connect() {
+                    "connection failed"
+                } else {
+                    "request failed"
+                };
+                return Outcome {
+                    verdict: Verdict::Retry { after: None },
+                    status_code: None,
+                    response: None,
+                    error: Some(format!("{what}: {e}")),
+                };
+            }
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let mut body = Vec::new();
+        while body.len() < SNIPPET {
+            match response.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                _ => break,
+            }
+        }
+        let verdict = match status {
+            200..=299 => Verdict::Delivered,
+            429 | 503 => Verdict::Retry { after: retry_after },
+            s if s == 410 || self.permanent.contains(&s) => Verdict::Permanent,
+            _ => Verdict::Retry { after: None },
+        };
+        let error = (!matches!(verdict, Verdict::Delivered)).then(|| format!("HTTP {status}"));
+        Outcome {
+            verdict,
+            status_code: Some(i64::from(status)),
+            response: Some(snippet(&body)),
+            error,
+        }
+    }
+}
+
+/// `Retry-After`: seconds, or an HTTP date.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    if let Ok(seconds) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value.trim()).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
+}
+
+/// `command`: runs `argv` (templated like adnanh/webhook's pass-arguments, with hookgate's
+/// template language over the stored request) with the body on stdin and the event's
+/// metadata in `HOOKGATE_*` variables. Exit 0 is success; past the timeout the program
+/// and its children (its process group) are killed.
+#[derive(Debug)]
+pub struct CommandSink {
+    pub(crate) argv: Vec<Template>,
+    pub(crate) timeout: Duration,
+}
+
+impl CommandSink {
+    async fn deliver(&self, event: &EventRecord, webhook_id: &str, attempt: u32) -> Outcome {
+        let fail = |error: String| Outcome {
+            verdict: Verdict::Retry { after: None },
+            status_code: None,
+            response: None,
+            error: Some(error),
+        };
+        let (path, query) = match event.path.split_once('?') {
+            Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+            None => (event.path.clone(), None),
+        };
+        let request = hookgate_verify::Request {
+            method: event.method.clone(),
+            path,
+            query,
+            headers: event
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_bytes().to_vec()))
+                .collect(),
+            body: &event.body,
+            peer: None,
+        };
+        let ctx = Context::new(&request);
+        let mut argv = Vec::with_capacity(self.argv.len());
+        for template in &self.argv {
+            match template.render_string(&ctx) {
+                Ok(arg) => argv.push(arg),
+                Err(e) => {
+                    return Outcome {
+                        verdict: Verdict::Permanent,
+                        status_code: None,
+                        response: None,
+                        error: Some(format!("argument `{template}`: {e}")),
+                    }
+                }
+            }
+        }
+        let mut command = tokio::process::Command::new(&argv[0]);
+        command
+            .args(&argv[1..])
+            .env("HOOKGATE_EVENT_ID", &event.summary.id)
+            .env("HOOKGATE_WEBHOOK_ID", webhook_id)
+            .env("HOOKGATE_SOURCE", &event.summary.source)
+            .env(
+                "HOOKGATE_TOPIC",
+                event.summary.topic.as_deref().unwrap_or(""),
+            )
+            .env(
+                "HOOKGATE_TENANT",
+                event.summary.tenant.as_deref().unwrap_or(""),
+            )
+            .env(
+                "HOOKGATE_DEDUPE_ID",
+                event.summary.dedupe_key.as_deref().unwrap_or(""),
+            )
+            .env(
+                "HOOKGATE_RECEIVED_AT_MS",
+                event.summary.received_at_ms.to_string(),
+            )
+            .env("HOOKGATE_ATTEMPT", attempt.to_string())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = match command.spawn() {
+            Ok(c) => c,
+            Err(e) => return fail(format!("cannot start `{}`: {e}", argv[0])),
+        };
+        let pid = child.id();
+        let mut stdin = child.stdin.take();
+        let mut stdout = child.stdout.take();
+        let mut stderr = child.stderr.take();
+        let body = event.body.clone();
+        let run = async {
+            if let Some(mut input) = stdin.take() {
+                // A program that does not read its stdin is not an error.
+                let _ = input.write_all(&body).await;
+                drop(input);
+            }
+            let mut out = Vec::new();
+            let mut err = Vec::new();
+            let read_out = async {
+                if let Some(s) = stdout.as_mut() {
+                    let _ = s.read_to_end(&mut out).await;
+                }
+            };
+            let read_err = async {
+                if let Some(s) = stderr.as_mut() {
+                    let _ = s.read_to_end(&mut err).await;
+                }
+            };
+            tokio::join!(read_out, read_err);
+            let status = child.wait().await;
+            (status, out, err)
+        };
+        match tokio::time::timeout(self.timeout, run).await {
+            Ok((Ok(status), out, err)) => {
+                let mut answer = out;
+                answer.extend_from_slice(&err);
+                let code = status.code().map(i64::from);
+                if status.success() {
+                    Outcome {
+                        verdict: Verdict::Delivered,
+                        status_code: code,
+                        response: Some(snippet(&answer)),
+                        error: None,
+                    }
+                } else {
+                    let error = match code {
+                        Some(c) => format!("exit code {c}"),
+                        None => "killed by a signal".to_owned(),
+                    };
+                    Outcome {
+                        verdict: Verdict::Retry { after: None },
+                        status_code: code,
+                        response: Some(snippet(&answer)),
+                        error: Some(error),
+                    }
+                }
+            }
+            Ok((Err(e), ..)) => fail(format!("waiting for `{}`: {e}", argv[0])),
+            Err(_) => {
+                if let Some(pid) = pid {
+                    // The whole group: a shell script's children die with it.
+                    let _ = nix::sys::signal::killpg(
+                        nix::unistd::Pid::from_raw(pid as i32),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+                fail(format!(
+                    "timed out after {} and was killed",
+                    humantime::format_duration(self.timeout)
+                ))
+            }
+        }
+    }
+}
+
+/// `file`: one JSON line per event (metadata and body), fsynced before success.
+#[derive(Debug)]
+pub struct FileSink {
+    pub(crate) path: PathBuf,
+    pub(crate) file: Arc<std::sync::Mutex<Option<std::fs::File>>>,
+}
+
+impl FileSink {
+    async fn deliver(&self, event: &EventRecord, webhook_id: &str) -> Outcome {
+        let body = match std::str::from_utf8(&event.body) {
+            Ok(text) => serde_json::json!({"body": text, "body_encoding": "utf-8"}),
+            Err(_) => {
+                serde_json::json!({"body": Encoding::Base64.encode(&event.body), "body_encoding": "base64"})
+            }
+        };
+        let mut line = serde_json::json!({
+            "event_id": event.summary.id,
+            "webhook_id": webhook_id,
+            "source": event.summary.source,
+            "topic": event.summary.topic,
+            "tenant": event.summary.tenant,
+            "dedupe_id": event.summary.dedupe_key,
+            "received_at_ms": event.summary.received_at_ms,
+            "headers": event.headers,
+            "verification": event.verification,
+        });
+        line.as_object_mut()
+            .expect("an object")
+            .extend(body.as_object().expect("an object").clone());
+        let mut text = line.to_string();
+        text.push('\n');
+        let (path, file) = (self.path.clone(), self.file.clone());
+        let written = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut guard = file
+                .lock()
+                .map_err(|_| std::io::Error::other("file lock poisoned"))?;
+            if guard.is_none() {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)?;
+                }
+                *guard = Some(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&path)?,
+                );
+            }
+            let f = guard.as_mut().expect("opened above");
+            f.write_all(text.as_bytes())?;
+            f.sync_data()
+        })
+        .await;
+        match written {
+            Ok(Ok(())) => Outcome {
+                verdict: Verdict::Delivered,
+                status_code: None,
+                response: None,
+                error: None,
+            },
+            Ok(Err(e)) => Outcome {
+                verdict: Verdict::Retry { after: None },
+                status_code: None,
+                response: None,
+                error: Some(format!("{}: {e}", self.path.display())),
+            },
+            Err(e) => Outcome {
+                verdict: Verdict::Retry { after: None },
+                status_code: None,
+                response: None,
+                error: Some(e.to_string()),
+            },
+        }
+    }
+}

@@ -1,0 +1,415 @@
+//! Delivery end to end against a real HTTP receiver on loopback. The receiver checks every
+//! `webhook-signature` with the `standardwebhooks` crate, not with hookgate's own code.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::post;
+
+use crate::support::*;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+#[derive(Default)]
+struct Receiver {
+    /// Verified deliveries per path: (webhook-id, body, arrival).
+    received: HashMap<String, Vec<(String, Vec<u8>, Instant)>>,
+    /// Requests per path, verified or not.
+    hits: HashMap<String, usize>,
+    /// Paths answering 500 for their first N requests.
+    fail_first: HashMap<String, usize>,
+    bad_signatures: usize,
+}
+
+type Shared = Arc<Mutex<Receiver>>;
+
+async fn receive(
+    State(state): State<Shared>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    let hit = {
+        let mut s = state.lock().unwrap();
+        let n = s.hits.entry(path.clone()).or_default();
+        *n += 1;
+        *n
+    };
+    let verified = standardwebhooks::Webhook::new(SECRET)
+        .unwrap()
+        .verify(&body, &headers)
+        .is_ok();
+    if !verified {
+        state.lock().unwrap().bad_signatures += 1;
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let fail_first = state
+        .lock()
+        .unwrap()
+        .fail_first
+        .get(&path)
+        .copied()
+        .unwrap_or(0);
+    let answer = match path.as_str() {
+        "flaky" if hit <= fail_first => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "try later").into_response()
+        }
+        "busy" if hit == 1 => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "1")],
+                "slow down",
+            )
+                .into_response()
+        }
+        "gone" => return (StatusCode::GONE, "no such endpoint").into_response(),
+        "slow" => {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            StatusCode::OK
+        }
+        _ => StatusCode::OK,
+    };
+    let id = headers["webhook-id"].to_str().unwrap().to_owned();
+    assert!(headers.get("hookgate-source").is_some());
+    state
+        .lock()
+        .unwrap()
+        .received
+        .entry(path)
+        .or_default()
+        .push((id, body.to_vec(), Instant::now()));
+    answer.into_response()
+}
+
+async fn start_receiver() -> (String, Shared) {
+    let state: Shared = Default::default();
+    let app = axum::Router::new()
+        .route("/{path}", post(receive))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, state)
+}
+
+/// A listener that accepts and immediately drops connections for the first `n` of them.
+async fn start_resetter(n: usize, forward_to: String) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut count = 0;
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            count += 1;
+            if count <= n {
+                drop(stream);
+                continue;
+            }
+            let target = forward_to.trim_start_matches("http://").to_owned();
+            tokio::spawn(async move {
+                let mut upstream = tokio::net::TcpStream::connect(target).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut stream, &mut upstream).await;
+            });
+        }
+    });
+    url
+}
+
+async fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < timeout, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn destination(name: &str, url: &str, extra: &str) -> String {
+    format!("[[destination]]\nname = \"{name}\"\nkind = \"http\"\nurl = \"{url}\"\nsecret = \"{SECRET}\"\nbackoff = [\"100ms\"]\n{extra}\n")
+}
+
+const SOURCE: &str =
+    "[[source]]\nname = \"gh\"\npath = \"/gh\"\npreset = \"github\"\nsecret = \"s\"\n";
+
+fn deliveries(gw: &TestGateway) -> Vec<(String, String, i64)> {
+    let conn = rusqlite::Connection::open(&gw.db).unwrap();
+    let mut statement = conn
+        .prepare("SELECT destination, status, attempts FROM deliveries ORDER BY destination")
+        .unwrap();
+    statement
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn retries_until_success_and_honours_retry_after_and_gone() {
+    let (url, state) = start_receiver().await;
+    state.lock().unwrap().fail_first.insert("flaky".into(), 3);
+    let reset_url = start_resetter(2, url.clone()).await;
+    let config = format!(
+        "{SOURCE}{}{}{}{}{}[[route]]\nto = [\"flaky\", \"busy\", \"gone\", \"reset\", \"ok\"]\n",
+        destination("flaky", &format!("{url}/flaky"), ""),
+        destination("busy", &format!("{url}/busy"), ""),
+        destination("gone", &format!("{url}/gone"), ""),
+        destination("reset", &format!("{reset_url}/reset"), ""),
+        destination("ok", &format!("{url}/ok"), ""),
+    );
+    let gw = spawn(&config).await;
+    let (status, _, _) = send_signed(
+        &gw,
+        "gh",
+        "/gh",
+        br#"{"n":1}"#,
+        &[("X-GitHub-Delivery", "d-1"), ("X-GitHub-Event", "push")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let done = |names: &[&str]| {
+        let s = state.lock().unwrap();
+        names
+            .iter()
+            .all(|n| s.received.get(*n).is_some_and(|v| !v.is_empty()))
+    };
+    wait_for("deliveries", Duration::from_secs(15), || {
+        done(&["flaky", "busy", "reset", "ok"])
+    })
+    .await;
+    wait_for("every attempt recorded", Duration::from_secs(5), || {
+        let rows = deliveries(&gw);
+        rows.len() == 5
+            && rows
+                .iter()
+                .all(|(d, s, _)| s == if d == "gone" { "dead" } else { "delivered" })
+    })
+    .await;
+    {
+        let s = state.lock().unwrap();
+        assert_eq!(s.bad_signatures, 0);
+        assert_eq!(s.hits["flaky"], 4, "three 500s, then success");
+        assert_eq!(s.hits["gone"], 1, "410 is permanent: no retry");
+        // The same webhook-id on every destination's attempts, stable per destination.
+        let ids: Vec<&String> = ["flaky", "busy", "reset", "ok"]
+            .iter()
+            .map(|n| &s.received[*n][0].0)
+            .collect();
+        assert!(ids.iter().all(|id| id.starts_with("msg_")));
+        assert_eq!(
+            ids.iter().collect::<std::collections::HashSet<_>>().len(),
+            4,
+            "one webhook-id per destination"
+        );
+    }
+    let rows = deliveries(&gw);
+    let by_name: HashMap<&str, (&str, i64)> = rows
+        .iter()
+        .map(|(d, st, a)| (d.as_str(), (st.as_str(), *a)))
+        .collect();
+    assert_eq!(by_name["flaky"], ("delivered", 4));
+    assert_eq!(by_name["busy"], ("delivered", 2));
+    assert_eq!(by_name["gone"], ("dead", 1));
+    assert_eq!(
+        by_name["reset"],
+        ("delivered", 3),
+        "two connection resets, then success"
+    );
+    // 429 with Retry-After: 1 — the second attempt came at least a second after the first.
+    let conn = rusqlite::Connection::open(&gw.db).unwrap();
+    let starts: Vec<i64> = conn
+        .prepare("SELECT a.started_at FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.destination = 'busy' ORDER BY a.id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(starts[1] - starts[0] >= 1000, "{starts:?}");
+    let snippet: String = conn
+        .query_row("SELECT response FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.destination = 'gone'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(snippet, "no such endpoint");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_destination_delays_neither_ingest_nor_others_and_max_attempts_ends_dead() {
+    let (url, state) = start_receiver().await;
+    let config = format!(
+        "{SOURCE}{}{}[[route]]\nto = [\"slow\", \"ok\"]\n",
+        destination(
+            "slow",
+            &format!("{url}/slow"),
+            "timeout = \"300ms\"\nmax_attempts = 2\nconcurrency = 1"
+        ),
+        destination("ok", &format!("{url}/ok"), ""),
+    );
+    let gw = spawn(&config).await;
+    let started = Instant::now();
+    for i in 0..20 {
+        let (status, _, _) = send_signed(
+            &gw,
+            "gh",
+            "/gh",
+            br#"{"n":1}"#,
+            &[("X-GitHub-Delivery", &format!("d-{i}"))],
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    let ingest = started.elapsed();
+    wait_for("the fast destination", Duration::from_secs(5), || {
+        state
+            .lock()
+            .unwrap()
+            .received
+            .get("ok")
+            .is_some_and(|v| v.len() == 20)
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "fast deliveries waited for the slow destination"
+    );
+    assert!(
+        ingest < Duration::from_secs(3),
+        "ingest waited for delivery: {ingest:?}"
+    );
+    // The slow one times out twice per event and is dead after max_attempts = 2.
+    wait_for("a dead slow delivery", Duration::from_secs(10), || {
+        deliveries(&gw)
+            .iter()
+            .any(|(d, s, a)| d == "slow" && s == "dead" && *a == 2)
+    })
+    .await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn command_and_file_destinations() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("command-out");
+    let pids = dir.path().join("pids");
+    std::fs::create_dir_all(&out).unwrap();
+    let script = dir.path().join("handle.sh");
+    std::fs::write(&script, format!("#!/bin/sh\ncat > \"{}/$HOOKGATE_WEBHOOK_ID.body\"\necho \"$1 $HOOKGATE_SOURCE $HOOKGATE_TOPIC $HOOKGATE_ATTEMPT\" > \"{}/$HOOKGATE_WEBHOOK_ID.meta\"\necho handled\n", out.display(), out.display())).unwrap();
+    let hang = dir.path().join("hang.sh");
+    std::fs::write(
+        &hang,
+        format!(
+            "#!/bin/sh\nsleep 60 &\necho $! >> \"{}\"\nwait\n",
+            pids.display()
+        ),
+    )
+    .unwrap();
+    for s in [&script, &hang] {
+        std::process::Command::new("chmod")
+            .arg("+x")
+            .arg(s)
+            .status()
+            .unwrap();
+    }
+    let config = format!(
+        "{SOURCE}\
+         [[destination]]\nname = \"script\"\nkind = \"command\"\ncommand = [\"{}\", \"{{json:/ref}}\"]\nbackoff = [\"100ms\"]\n\
+         [[destination]]\nname = \"hang\"\nkind = \"command\"\ncommand = [\"{}\"]\ntimeout = \"500ms\"\nmax_attempts = 2\nbackoff = [\"100ms\"]\n\
+         [[destination]]\nname = \"audit\"\nkind = \"file\"\npath = \"{}\"\n\
+         [[route]]\nto = [\"script\", \"hang\", \"audit\"]\n",
+        script.display(),
+        hang.display(),
+        dir.path().join("audit/events.jsonl").display()
+    );
+    let gw = spawn(&config).await;
+    let body = br#"{"ref":"refs/heads/main"}"#;
+    let (status, headers, _) = send_signed(
+        &gw,
+        "gh",
+        "/gh",
+        body,
+        &[("X-GitHub-Delivery", "d-1"), ("X-GitHub-Event", "push")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let event_id = headers["hookgate-event-id"].to_str().unwrap().to_owned();
+    let webhook_id = hookgate_store::webhook_id(&event_id, "script");
+    let meta = out.join(format!("{webhook_id}.meta"));
+    wait_for("the script", Duration::from_secs(10), || {
+        meta.exists() && std::fs::read_to_string(&meta).is_ok_and(|m| m.ends_with('\n'))
+    })
+    .await;
+    assert_eq!(
+        std::fs::read(out.join(format!("{webhook_id}.body"))).unwrap(),
+        body
+    );
+    assert_eq!(
+        std::fs::read_to_string(&meta).unwrap(),
+        "refs/heads/main gh push 1\n"
+    );
+    // The file destination: one fsynced JSON line, read back.
+    let audit = dir.path().join("audit/events.jsonl");
+    wait_for("the audit line", Duration::from_secs(5), || {
+        std::fs::read_to_string(&audit).is_ok_and(|t| t.ends_with('\n'))
+    })
+    .await;
+    let line: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&audit).unwrap().trim_end()).unwrap();
+    assert_eq!(line["event_id"], event_id.as_str());
+    assert_eq!(line["body"], std::str::from_utf8(body).unwrap());
+    assert_eq!(line["topic"], "push");
+    // The hanging command is killed with its children at the timeout, twice, then dead.
+    wait_for(
+        "the hanging command to be dead",
+        Duration::from_secs(10),
+        || {
+            deliveries(&gw)
+                .iter()
+                .any(|(d, s, _)| d == "hang" && s == "dead")
+        },
+    )
+    .await;
+    let children: Vec<i32> = std::fs::read_to_string(&pids)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(children.len(), 2);
+    for pid in children {
+        let alive = std::path::Path::new(&format!("/proc/{pid}")).exists()
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .unwrap_or_default()
+                .contains(") Z ");
+        assert!(!alive, "child {pid} of the killed command survived");
+    }
+    let rows = deliveries(&gw);
+    assert!(rows.contains(&("script".into(), "delivered".into(), 1)));
+    assert!(rows.contains(&("audit".into(), "delivered".into(), 1)));
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn unrouted_events_are_stored_and_marked() {
+    let (url, _state) = start_receiver().await;
+    let config = format!(
+        "{SOURCE}{}[[route]]\nsource = \"gh\"\ntopic = \"orders/*\"\nto = \"ok\"\n",
+        destination("ok", &format!("{url}/ok"), "")
+    );
+    let gw = spawn(&config).await;
+    let (status, _, _) = send_signed(
+        &gw,
+        "gh",
+        "/gh",
+        b"{}",
+        &[("X-GitHub-Delivery", "d-1"), ("X-GitHub-Event", "push")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let conn = rusqlite::Connection::open(&gw.db).unwrap();
+    let routing: String = conn
+        .query_row("SELECT routing FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(routing, "unrouted");
+    assert!(deliveries(&gw).is_empty());
+    gw.stop().await;
+}
