@@ -29,8 +29,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const SECRET: &str = "bench-secret";
 
 #[derive(Parser)]
-#[command(about = "Load harness for hookgate serve (durable vs no-store baseline)")]
+#[command(
+    about = "Load harness for hookgate serve (durable vs no-store baseline; delivery end to end; backlog under an offered rate)"
+)]
 struct Args {
+    #[command(subcommand)]
+    scenario: Option<Scenario>,
     /// Connection counts to measure.
     #[arg(long, value_delimiter = ',', default_value = "64,256")]
     connections: Vec<usize>,
@@ -48,6 +52,22 @@ struct Args {
     events: Option<usize>,
 }
 
+#[derive(clap::Subcommand)]
+enum Scenario {
+    /// Ingest and HTTP delivery to a fast local receiver, as fast as it goes (closed loop).
+    Delivery {
+        /// Connections sending.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+    },
+    /// A fixed offered rate (open loop); the delivery backlog is sampled every 5 s.
+    Backlog {
+        /// Events per second offered.
+        #[arg(long, default_value_t = 5000)]
+        rate: u64,
+    },
+}
+
 struct Server {
     child: Child,
     addr: String,
@@ -60,13 +80,13 @@ impl Drop for Server {
     }
 }
 
-fn start(binary: &Path, dir: &Path, store: &str) -> anyhow::Result<Server> {
+fn start(binary: &Path, dir: &Path, store: &str, extra: &str) -> anyhow::Result<Server> {
     let config = dir.join("bench.toml");
     std::fs::write(
         &config,
         format!(
             "[server]\nlisten = \"127.0.0.1:0\"\nmax_connections = 2048\n[store]\nurl = \"{store}\"\n\
-             [[source]]\nname = \"gh\"\npath = \"/gh\"\npreset = \"github\"\nsecret = \"{SECRET}\"\n"
+             [[source]]\nname = \"gh\"\npath = \"/gh\"\npreset = \"github\"\nsecret = \"{SECRET}\"\n{extra}"
         ),
     )?;
     let mut child = Command::new(binary)
@@ -278,6 +298,15 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    match args.scenario {
+        Some(Scenario::Delivery { connections }) => {
+            return runtime.block_on(delivery(&binary, connections, args.duration, args.body))
+        }
+        Some(Scenario::Backlog { rate }) => {
+            return runtime.block_on(backlog(&binary, rate, args.duration, args.body))
+        }
+        None => {}
+    }
     let warmup = Duration::from_secs(1);
     let events = args
         .events
@@ -299,7 +328,7 @@ fn main() -> anyhow::Result<()> {
                 args.body,
                 &format!("{label}-{connections}"),
             ));
-            let server = start(&binary, dir.path(), store)?;
+            let server = start(&binary, dir.path(), store, "")?;
             let result = runtime.block_on(drive(
                 &server.addr,
                 requests,
@@ -333,5 +362,169 @@ fn main() -> anyhow::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// A receiver that accepts everything as fast as it can, counting deliveries.
+async fn fast_receiver() -> anyhow::Result<(String, Arc<AtomicUsize>)> {
+    let count = Arc::new(AtomicUsize::new(0));
+    let counter = count.clone();
+    let app = axum::Router::new().route(
+        "/deliver",
+        axum::routing::post(move |_body: axum::body::Bytes| {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::Relaxed);
+                ""
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/deliver", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((url, count))
+}
+
+fn delivery_config(receiver: &str) -> String {
+    format!(
+        "[[destination]]\nname = \"fast\"\nkind = \"http\"\nurl = \"{receiver}\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nconcurrency = 64\n\
+         [[route]]\nto = \"fast\"\n"
+    )
+}
+
+fn pending(dir: &Path) -> anyhow::Result<i64> {
+    let conn = rusqlite::Connection::open_with_flags(
+        dir.join("data/hookgate.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
+    Ok(conn.query_row(
+        "SELECT count(*) FROM deliveries WHERE status = 'pending'",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Closed loop: as many events as `connections` can push, each delivered over HTTP.
+async fn delivery(
+    binary: &Path,
+    connections: usize,
+    measured: Duration,
+    body: usize,
+) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (receiver, delivered) = fast_receiver().await?;
+    let server = start(
+        binary,
+        dir.path(),
+        "sqlite://./data/hookgate.db",
+        &delivery_config(&receiver),
+    )?;
+    let warmup = Duration::from_secs(1);
+    let events = ((measured + warmup).as_secs_f64() * 40_000.0) as usize + 10_000;
+    let requests = Arc::new(presign(events, body, "delivery"));
+    let before = delivered.load(Ordering::Relaxed);
+    let started = Instant::now();
+    let result = drive(&server.addr, requests, connections, warmup, measured).await?;
+    let sent_for = started.elapsed();
+    let delivered_during = delivered.load(Ordering::Relaxed) - before;
+    // Then let the backlog drain: end to end is everything acknowledged and delivered.
+    let drain_started = Instant::now();
+    while delivered.load(Ordering::Relaxed) - before < result.acked_total {
+        if drain_started.elapsed() > Duration::from_secs(300) {
+            bail!("backlog did not drain in 5 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let total = started.elapsed();
+    let rss = peak_rss_mib(server.child.id());
+    println!("delivery end to end: {} B bodies, {connections} connections, HTTP destination on loopback, 2 CPU(s)", body);
+    println!(
+        "  acknowledged        {:>9.0} events/s (p50 {:.2} ms, p99 {:.2} ms)",
+        result.acked as f64 / result.elapsed.as_secs_f64(),
+        result.p50_ms,
+        result.p99_ms
+    );
+    println!(
+        "  delivered (sending) {:>9.0} events/s",
+        delivered_during as f64 / sent_for.as_secs_f64()
+    );
+    println!("  end to end          {:>9.0} events/s ({} events acknowledged and delivered in {:.1} s; backlog drained {:.1} s after sending stopped)", result.acked_total as f64 / total.as_secs_f64(), result.acked_total, total.as_secs_f64(), drain_started.elapsed().as_secs_f64());
+    println!("  peak RSS            {rss:>9.1} MiB");
+    Ok(())
+}
+
+/// Open loop: `rate` events/s for `duration`, the pending backlog sampled every 5 s.
+async fn backlog(binary: &Path, rate: u64, duration: Duration, body: usize) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (receiver, delivered) = fast_receiver().await?;
+    let server = start(
+        binary,
+        dir.path(),
+        "sqlite://./data/hookgate.db",
+        &delivery_config(&receiver),
+    )?;
+    let total = (rate as f64 * duration.as_secs_f64()) as usize;
+    let requests = Arc::new(presign(total, body, "backlog"));
+    let connections = 32usize;
+    let per_connection = Duration::from_secs_f64(connections as f64 / rate as f64);
+    let next = Arc::new(AtomicUsize::new(0));
+    let acked = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (requests, next, acked, addr) = (
+            requests.clone(),
+            next.clone(),
+            acked.clone(),
+            server.addr.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut stream = tokio::net::TcpStream::connect(&addr).await?;
+            stream.set_nodelay(true)?;
+            let mut buffer = Vec::new();
+            let mut ticker = tokio::time::interval(per_connection);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            loop {
+                ticker.tick().await;
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(request) = requests.get(i) else {
+                    break;
+                };
+                stream.write_all(request).await?;
+                if (200..300).contains(&read_response(&mut stream, &mut buffer).await?) {
+                    acked.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    println!("delivery backlog: {rate} events/s offered for {duration:?}, {} B bodies, HTTP destination on loopback", body);
+    println!(
+        "{:>6} {:>12} {:>12} {:>10}",
+        "t (s)", "acknowledged", "delivered", "backlog"
+    );
+    let started = Instant::now();
+    let mut worst = 0;
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let backlog = pending(dir.path())?;
+        worst = worst.max(backlog);
+        println!(
+            "{:>6.0} {:>12} {:>12} {:>10}",
+            started.elapsed().as_secs_f64(),
+            acked.load(Ordering::Relaxed),
+            delivered.load(Ordering::Relaxed),
+            backlog
+        );
+        if tasks.iter().all(|t| t.is_finished()) {
+            break;
+        }
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let achieved = acked.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    println!("offered {rate}/s, acknowledged {achieved:.0}/s; largest backlog sampled: {worst} deliveries ({:.2} s of traffic)", worst as f64 / rate as f64);
     Ok(())
 }

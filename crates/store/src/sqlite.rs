@@ -224,8 +224,7 @@ fn open_connection(path: &Path, options: &StoreOptions) -> rusqlite::Result<Conn
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    // 16 MiB of page cache keeps the id and dedupe B-trees' hot pages in memory.
-    conn.pragma_update(None, "cache_size", -16 * 1024)?;
+
     if let Some(max) = options.max_size {
         let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
         conn.pragma_update(None, "max_page_count", (max as i64 / page_size).max(1))?;
@@ -256,6 +255,12 @@ impl SqliteStore {
         }
         let mut writer_conn = open_connection(&path, options).map_err(|e| fail(e.to_string()))?;
         migrate(&mut writer_conn).map_err(|e| fail(format!("migration failed: {e}")))?;
+        // 16 MiB of page cache keeps the writer's id and dedupe B-trees' hot pages in memory.
+        writer_conn
+            .pragma_update(None, "cache_size", -16 * 1024)
+            .map_err(|e| fail(e.to_string()))?;
+        // The reader's cache is dropped whenever the writer commits (every read sees a new
+        // snapshot), so a large one only costs time: keep SQLite's small default.
         let reader = open_connection(&path, options).map_err(|e| fail(e.to_string()))?;
         let (tx, rx) = mpsc::channel(16 * 1024);
         let max_batch = options.max_batch.unwrap_or(1024).max(1);

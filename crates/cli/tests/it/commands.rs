@@ -14,7 +14,7 @@ fn every_shipped_configuration_is_valid() {
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
     files.push(repo().join("hookgate.toml"));
-    assert!(files.len() >= 7);
+    assert!(files.len() >= 8);
     for file in files {
         let output = hookgate()
             .args(["check-config", "--config"])
@@ -26,6 +26,11 @@ fn every_shipped_configuration_is_valid() {
                 ("TRIVIALSEC_SECRET", "x"),
                 ("CUSTOM_SECRET", "x"),
                 ("CUSTOM_SECRET_PREVIOUS", "y"),
+                ("GITHUB_WEBHOOK_SECRET", "x"),
+                (
+                    "ORDERS_SIGNING_SECRET",
+                    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                ),
             ])
             .output()
             .unwrap();

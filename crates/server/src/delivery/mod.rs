@@ -149,7 +149,7 @@ impl Destination {
                 }
                 (
                     Sink::Http(HttpSink {
-                        url,
+                        url: parsed,
                         secret: hookgate_verify::Secret::new(secret),
                         client,
                         permanent,
@@ -329,6 +329,18 @@ async fn dispatch(
             break;
         }
         while in_flight.try_join_next().is_some() {}
+        // Claim in batches: one claim (and one read) for many deliveries, not one each.
+        let half = destination.concurrency.div_ceil(2);
+        if permits.available_permits() < half && !in_flight.is_empty() {
+            let _ = tokio::time::timeout(Duration::from_millis(10), async {
+                while permits.available_permits() < half {
+                    if in_flight.join_next().await.is_none() {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
         let free = permits.available_permits().min(CLAIM_BATCH as usize) as u32;
         let claimed = if free == 0 {
             Vec::new()

@@ -67,7 +67,7 @@ fn snippet(bytes: &[u8]) -> String {
 /// destination's secret), `hookgate-source`, `hookgate-topic`, `hookgate-event-id`.
 #[derive(Debug)]
 pub struct HttpSink {
-    pub(crate) url: String,
+    pub(crate) url: reqwest::Url,
     pub(crate) secret: hookgate_verify::Secret,
     pub(crate) client: reqwest::Client,
     pub(crate) permanent: Vec<u16>,
@@ -92,7 +92,7 @@ impl HttpSink {
         };
         let mut request = self
             .client
-            .post(&self.url)
+            .post(self.url.clone())
             .header(
                 "content-type",
                 header(event, "content-type").unwrap_or("application/json"),
