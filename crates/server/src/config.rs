@@ -469,16 +469,7 @@ fn delivery_config(
         if let Value::Table(t) = &mut value {
             resolve_files(t, "", base, file, &label)?;
         }
-        let section: crate::delivery::DestinationSection = serde_path_to_error::deserialize(value)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                let key = if path == "." {
-                    label.clone()
-                } else {
-                    format!("{label}.{path}")
-                };
-                ConfigError::new(file, key, e.into_inner().to_string())
-            })?;
+        let section: crate::delivery::DestinationSection = deserialize_at(value, file, &label)?;
         if destinations.iter().any(|d| d.name == section.name) {
             return Err(ConfigError::new(
                 file,
@@ -493,15 +484,7 @@ fn delivery_config(
     let mut routes = Vec::new();
     for (i, value) in list("route")?.into_iter().enumerate() {
         let label = format!("route[{i}]");
-        let section: RouteSection = serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            let key = if path == "." {
-                label.clone()
-            } else {
-                format!("{label}.{path}")
-            };
-            ConfigError::new(file, key, e.into_inner().to_string())
-        })?;
+        let section: RouteSection = deserialize_at(value, file, &label)?;
         let to = section.to.into_vec();
         if to.is_empty() {
             return Err(ConfigError::new(
@@ -554,6 +537,23 @@ fn delivery_config(
     Ok((destinations, crate::delivery::routing::Routes(routes)))
 }
 
+/// Deserialises `value`; an error names the key under `label` (e.g. `source[1] (x).verify`).
+fn deserialize_at<T: for<'de> Deserialize<'de>>(
+    value: Value,
+    file: &str,
+    label: &str,
+) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let key = if path == "." {
+            label.to_owned()
+        } else {
+            format!("{label}.{path}")
+        };
+        ConfigError::new(file, key, e.into_inner().to_string())
+    })
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].lines().count().max(1)
 }
@@ -565,15 +565,7 @@ fn section<T: for<'de> Deserialize<'de> + Default>(
 ) -> Result<T, ConfigError> {
     match table.get(name) {
         None => Ok(T::default()),
-        Some(value) => serde_path_to_error::deserialize(value.clone()).map_err(|e| {
-            let path = e.path().to_string();
-            let key = if path == "." {
-                name.to_owned()
-            } else {
-                format!("{name}.{path}")
-            };
-            ConfigError::new(file, key, e.into_inner().to_string())
-        }),
+        Some(value) => deserialize_at(value.clone(), file, name),
     }
 }
 
@@ -597,16 +589,7 @@ fn build_source(
     }
     let demo_secret = contains_demo_secret(&Value::Table(table.clone()));
     let value = Value::Table(table);
-    let server: SourceServerPart =
-        serde_path_to_error::deserialize(value.clone()).map_err(|e| {
-            let path = e.path().to_string();
-            let key = if path == "." {
-                label.to_owned()
-            } else {
-                format!("{label}.{path}")
-            };
-            ConfigError::new(file, key, e.into_inner().to_string())
-        })?;
+    let server: SourceServerPart = deserialize_at(value.clone(), file, label)?;
     if !server.path.starts_with('/') {
         return Err(ConfigError::new(
             file,
@@ -653,15 +636,7 @@ fn build_source(
         }
         None => default_max_body,
     };
-    let spec: SourceSpec = serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let key = if path == "." {
-            label.to_owned()
-        } else {
-            format!("{label}.{path}")
-        };
-        ConfigError::new(file, key, e.into_inner().to_string())
-    })?;
+    let spec: SourceSpec = deserialize_at(value, file, label)?;
     let source = Source::build(spec)
         .map_err(|e| ConfigError::new(file, format!("{label}.{}", e.key), e.message))?;
     Ok(SourceConfig {
