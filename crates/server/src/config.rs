@@ -127,6 +127,9 @@ pub struct SourceConfig {
     pub source: Arc<Source>,
     /// Whether a secret of this source is a demo value (`DEMO-…`).
     pub demo_secret: bool,
+    /// Lower-cased headers carrying credentials: stored as `[redacted]`. Computed once here,
+    /// not per request.
+    pub redacted_headers: Vec<String>,
 }
 
 /// The whole, validated configuration.
@@ -644,6 +647,7 @@ fn build_source(
         path: server.path,
         methods,
         max_body,
+        redacted_headers: source.credential_headers(),
         source: Arc::new(source),
         demo_secret,
     })

@@ -139,7 +139,7 @@ pub(crate) async fn ingest(
     };
     let mut event = new_event(
         name,
-        source,
+        &source_config.redacted_headers,
         &parts.method,
         &request,
         &accepted,
@@ -211,14 +211,13 @@ fn headers_of(map: &HeaderMap) -> Headers {
 
 fn new_event(
     name: &str,
-    source: &Source,
+    redact: &[String],
     method: &Method,
     request: &Request<'_>,
     accepted: &Accepted,
     body: Bytes,
     received: OffsetDateTime,
 ) -> NewEvent {
-    let redact = source.credential_headers();
     let headers = request
         .headers
         .iter()
