@@ -18,7 +18,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -65,6 +65,10 @@ enum Scenario {
         /// Events per second offered.
         #[arg(long, default_value_t = 5000)]
         rate: u64,
+        /// Connections sending (each waits for its answer, so the rate a connection can
+        /// offer is bounded by the latency: use enough of them).
+        #[arg(long, default_value_t = 128)]
+        connections: usize,
     },
 }
 
@@ -302,8 +306,14 @@ fn main() -> anyhow::Result<()> {
         Some(Scenario::Delivery { connections }) => {
             return runtime.block_on(delivery(&binary, connections, args.duration, args.body))
         }
-        Some(Scenario::Backlog { rate }) => {
-            return runtime.block_on(backlog(&binary, rate, args.duration, args.body))
+        Some(Scenario::Backlog { rate, connections }) => {
+            return runtime.block_on(backlog(
+                &binary,
+                rate,
+                connections,
+                args.duration,
+                args.body,
+            ))
         }
         None => {}
     }
@@ -365,31 +375,72 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A receiver that accepts everything as fast as it can, counting deliveries.
-async fn fast_receiver() -> anyhow::Result<(String, Arc<AtomicUsize>)> {
-    let count = Arc::new(AtomicUsize::new(0));
-    let counter = count.clone();
-    let app = axum::Router::new().route(
-        "/deliver",
-        axum::routing::post(move |_body: axum::body::Bytes| {
-            let counter = counter.clone();
-            async move {
-                counter.fetch_add(1, Ordering::Relaxed);
-                ""
-            }
-        }),
-    );
+/// What the receiver has seen.
+struct Received {
+    count: AtomicUsize,
+    origin: Instant,
+    /// When the latest delivery arrived, µs after `origin`.
+    last_us: AtomicU64,
+}
+
+impl Received {
+    fn load(&self, order: Ordering) -> usize {
+        self.count.load(order)
+    }
+
+    /// When the latest delivery arrived.
+    fn last(&self) -> Instant {
+        self.origin + Duration::from_micros(self.last_us.load(Ordering::Relaxed))
+    }
+}
+
+/// A receiver that accepts everything as fast as it can, counting deliveries: bare hyper
+/// HTTP/1.1 on the same 2 cores, so it takes as little CPU from the gateway as it can.
+async fn fast_receiver() -> anyhow::Result<(String, Arc<Received>)> {
+    use http_body_util::BodyExt as _;
+    let count = Arc::new(Received {
+        count: AtomicUsize::new(0),
+        origin: Instant::now(),
+        last_us: AtomicU64::new(0),
+    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/deliver", listener.local_addr()?);
+    let counter = count.clone();
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+        while let Ok((stream, _)) = listener.accept().await {
+            let _ = stream.set_nodelay(true);
+            let counter = counter.clone();
+            let service = hyper::service::service_fn(
+                move |request: hyper::Request<hyper::body::Incoming>| {
+                    let counter = counter.clone();
+                    async move {
+                        let ok = request.into_body().collect().await.is_ok();
+                        if ok {
+                            counter.count.fetch_add(1, Ordering::Relaxed);
+                            counter.last_us.fetch_max(
+                                counter.origin.elapsed().as_micros() as u64,
+                                Ordering::Relaxed,
+                            );
+                        }
+                        let status = if ok { 204 } else { 400 };
+                        hyper::Response::builder()
+                            .status(status)
+                            .body(http_body_util::Empty::<bytes::Bytes>::new())
+                    }
+                },
+            );
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+            );
+        }
     });
     Ok((url, count))
 }
 
 fn delivery_config(receiver: &str) -> String {
     format!(
-        "[[destination]]\nname = \"fast\"\nkind = \"http\"\nurl = \"{receiver}\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nconcurrency = 64\n\
+        "[[destination]]\nname = \"fast\"\nkind = \"http\"\nurl = \"{receiver}\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\nconcurrency = 256\n\
          [[route]]\nto = \"fast\"\n"
     )
 }
@@ -437,7 +488,7 @@ async fn delivery(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let total = started.elapsed();
+    let total = delivered.last().saturating_duration_since(started);
     let rss = peak_rss_mib(server.child.id());
     println!("delivery end to end: {} B bodies, {connections} connections, HTTP destination on loopback, 2 CPU(s)", body);
     println!(
@@ -456,7 +507,13 @@ async fn delivery(
 }
 
 /// Open loop: `rate` events/s for `duration`, the pending backlog sampled every 5 s.
-async fn backlog(binary: &Path, rate: u64, duration: Duration, body: usize) -> anyhow::Result<()> {
+async fn backlog(
+    binary: &Path,
+    rate: u64,
+    connections: usize,
+    duration: Duration,
+    body: usize,
+) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let (receiver, delivered) = fast_receiver().await?;
     let server = start(
@@ -467,16 +524,23 @@ async fn backlog(binary: &Path, rate: u64, duration: Duration, body: usize) -> a
     )?;
     let total = (rate as f64 * duration.as_secs_f64()) as usize;
     let requests = Arc::new(presign(total, body, "backlog"));
-    let connections = 32usize;
     let per_connection = Duration::from_secs_f64(connections as f64 / rate as f64);
     let next = Arc::new(AtomicUsize::new(0));
     let acked = Arc::new(AtomicUsize::new(0));
+    let last_ack_us = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
+    println!("delivery backlog: {rate} events/s offered for {duration:?} on {connections} connections, {body} B bodies, HTTP destination on loopback");
+    println!(
+        "{:>6} {:>12} {:>12} {:>10}",
+        "t (s)", "acknowledged", "delivered", "backlog"
+    );
+    let started = Instant::now();
     for _ in 0..connections {
-        let (requests, next, acked, addr) = (
+        let (requests, next, acked, last_ack_us, addr) = (
             requests.clone(),
             next.clone(),
             acked.clone(),
+            last_ack_us.clone(),
             server.addr.clone(),
         );
         tasks.push(tokio::spawn(async move {
@@ -494,20 +558,21 @@ async fn backlog(binary: &Path, rate: u64, duration: Duration, body: usize) -> a
                 stream.write_all(request).await?;
                 if (200..300).contains(&read_response(&mut stream, &mut buffer).await?) {
                     acked.fetch_add(1, Ordering::Relaxed);
+                    last_ack_us.fetch_max(started.elapsed().as_micros() as u64, Ordering::Relaxed);
                 }
             }
             anyhow::Ok(())
         }));
     }
-    println!("delivery backlog: {rate} events/s offered for {duration:?}, {} B bodies, HTTP destination on loopback", body);
-    println!(
-        "{:>6} {:>12} {:>12} {:>10}",
-        "t (s)", "acknowledged", "delivered", "backlog"
-    );
-    let started = Instant::now();
     let mut worst = 0;
+    let mut next_sample = Duration::from_secs(5);
     loop {
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let finished = tasks.iter().all(|t| t.is_finished());
+        if started.elapsed() < next_sample && !finished {
+            continue;
+        }
+        next_sample += Duration::from_secs(5);
         let backlog = pending(dir.path())?;
         worst = worst.max(backlog);
         println!(
@@ -517,14 +582,33 @@ async fn backlog(binary: &Path, rate: u64, duration: Duration, body: usize) -> a
             delivered.load(Ordering::Relaxed),
             backlog
         );
-        if tasks.iter().all(|t| t.is_finished()) {
+        if finished {
             break;
         }
     }
     for task in tasks {
         task.await??;
     }
-    let achieved = acked.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
-    println!("offered {rate}/s, acknowledged {achieved:.0}/s; largest backlog sampled: {worst} deliveries ({:.2} s of traffic)", worst as f64 / rate as f64);
+    let acked = acked.load(Ordering::Relaxed);
+    let sending = Duration::from_micros(last_ack_us.load(Ordering::Relaxed));
+    let drain_started = Instant::now();
+    while delivered.load(Ordering::Relaxed) < acked {
+        if drain_started.elapsed() > Duration::from_secs(300) {
+            bail!("backlog did not drain in 5 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let end_to_end = delivered.last().saturating_duration_since(started);
+    println!(
+        "offered {rate}/s: acknowledged {acked} in {:.1} s ({:.0}/s), all delivered {:.1} s after the start ({:.0}/s end to end)",
+        sending.as_secs_f64(),
+        acked as f64 / sending.as_secs_f64(),
+        end_to_end.as_secs_f64(),
+        acked as f64 / end_to_end.as_secs_f64(),
+    );
+    println!(
+        "largest backlog sampled: {worst} deliveries ({:.2} s of traffic)",
+        worst as f64 / rate as f64
+    );
     Ok(())
 }

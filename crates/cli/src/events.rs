@@ -226,7 +226,7 @@ pub(crate) fn run(command: EventsCommand) -> CommandResult {
             let deliveries = runtime
                 .block_on(store.deliveries(&args.id))
                 .map_err(|e| Failure::runtime(e.to_string()))?;
-            let body = String::from_utf8(event.body.clone());
+            let body = String::from_utf8(event.body.to_vec());
             if args.json {
                 let mut json = serde_json::to_value(&event).expect("events serialise");
                 json["received_at"] = rfc3339(event.summary.received_at_ms).into();

@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use hookgate_store::{EventId, NewEvent, Stored};
+use hookgate_store::{EventId, NewDelivery, NewEvent, Stored};
 use hookgate_verify::{Accepted, ErrorKind, Headers, Outcome, Reply, Request, Source, VerifyError};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use time::OffsetDateTime;
@@ -146,15 +146,21 @@ pub(crate) async fn ingest(
         body.clone(),
         received,
     );
-    event.destinations = gateway
+    let destinations = gateway
         .config
         .routes
         .destinations(name, event.topic.as_deref(), &body);
-    let destinations = event.destinations.clone();
+    let reservation = match gateway.delivery.get() {
+        Some(delivery) => Some(delivery.reserve(&mut event, destinations)),
+        None => {
+            event.destinations = destinations.into_iter().map(NewDelivery::queued).collect();
+            None
+        }
+    };
     match gateway.store.insert(event).await {
-        Ok(Stored::New(id)) => {
-            if let Some(delivery) = gateway.delivery.get() {
-                delivery.notify(&destinations);
+        Ok(Stored::New { id, deliveries }) => {
+            if let Some(reservation) = reservation {
+                reservation.committed(&deliveries);
             }
             tracing::debug!(source = name, event = %id, dedupe = ?accepted.meta.id, "stored");
             with_event_id(reply(responses.reply(Outcome::Accepted)), &id)

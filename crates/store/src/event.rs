@@ -63,14 +63,73 @@ pub struct NewEvent {
     pub verification: serde_json::Value,
     /// The destinations its routes chose; a delivery row each, in the same transaction.
     /// Empty: the event is stored as unrouted.
-    pub destinations: Vec<String>,
+    pub destinations: Vec<NewDelivery>,
+}
+
+impl NewEvent {
+    /// The event as [`crate::Store::get`] will read it back once stored.
+    pub fn to_record(&self) -> EventRecord {
+        EventRecord {
+            summary: EventSummary {
+                id: self.id.0.clone(),
+                source: self.source.clone(),
+                dedupe_key: self.dedupe_key.clone(),
+                topic: self.topic.clone(),
+                tenant: self.tenant.clone(),
+                received_at_ms: self.received_at_ms,
+                size: self.body.len() as i64,
+            },
+            provider_timestamp: self.provider_timestamp.clone(),
+            method: self.method.clone(),
+            path: self.path.clone(),
+            headers: self.headers.clone(),
+            body: self.body.clone(),
+            verification: self.verification.clone(),
+            routed: !self.destinations.is_empty(),
+        }
+    }
+}
+
+/// A delivery created with its event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    /// The destination's name.
+    pub destination: String,
+    /// Created already leased to a running dispatcher, which gets the event in memory and
+    /// needs no claim; without a lease it waits in the queue to be claimed.
+    pub lease: Option<Lease>,
+}
+
+impl NewDelivery {
+    /// A delivery that waits in the queue to be claimed.
+    pub fn queued(destination: impl Into<String>) -> NewDelivery {
+        NewDelivery {
+            destination: destination.into(),
+            lease: None,
+        }
+    }
+}
+
+/// Who holds a delivery, and until when (Unix ms). A lease that expires unfinished puts
+/// the delivery back in the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The dispatcher's owner id.
+    pub owner: std::sync::Arc<str>,
+    /// Expiry, Unix ms.
+    pub until_ms: i64,
 }
 
 /// What an insert found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stored {
-    /// Newly stored under this id.
-    New(EventId),
+    /// Newly stored under this id, with its delivery rows (in `destinations` order).
+    New {
+        /// hookgate's id.
+        id: EventId,
+        /// The delivery rows' ids.
+        deliveries: Vec<i64>,
+    },
     /// Already stored (same source and dedupe key) under this id; nothing was written.
     Duplicate(EventId),
 }
@@ -110,7 +169,7 @@ pub struct EventRecord {
     pub headers: Vec<(String, String)>,
     /// The raw body.
     #[serde(skip)]
-    pub body: Vec<u8>,
+    pub body: bytes::Bytes,
     /// The verification summary.
     pub verification: serde_json::Value,
     /// Whether any route chose a destination for it.

@@ -21,7 +21,9 @@ pub use delivery::{
     webhook_id, Attempt, AttemptRecord, Claimed, DeliveryCounts, DeliveryRecord, DeliveryStatus,
     ReplayFilter, ReplayTargets,
 };
-pub use event::{EventId, EventRecord, EventSummary, ListFilter, NewEvent, Stored};
+pub use event::{
+    EventId, EventRecord, EventSummary, Lease, ListFilter, NewDelivery, NewEvent, Stored,
+};
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +113,10 @@ impl Store {
     pub async fn insert(&self, event: NewEvent) -> Result<Stored, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.insert(event).await,
-            Backend::Discard => Ok(Stored::New(event.id)),
+            Backend::Discard => Ok(Stored::New {
+                id: event.id,
+                deliveries: Vec::new(),
+            }),
         }
     }
 

@@ -72,6 +72,9 @@ const INSERT_DELIVERY: &str = "INSERT INTO deliveries (event_id, destination, we
      VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?4) \
      ON CONFLICT (event_id, destination) DO UPDATE SET status = 'pending', attempts = 0, next_at = ?4, \
      lease_until = NULL, lease_owner = NULL, updated_at = ?4";
+/// A new event's delivery; created leased when a running dispatcher takes it from memory.
+const INSERT_NEW_DELIVERY: &str = "INSERT INTO deliveries (event_id, destination, webhook_id, status, attempts, next_at, lease_until, lease_owner, updated_at) \
+     VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?5, ?6, ?4)";
 const CLAIM: &str = "UPDATE deliveries SET lease_until = ?4, lease_owner = ?5 WHERE id IN ( \
      SELECT id FROM deliveries WHERE destination = ?1 AND status = 'pending' AND next_at <= ?2 \
      AND (lease_until IS NULL OR lease_until <= ?2) ORDER BY next_at, id LIMIT ?3) \
@@ -181,6 +184,15 @@ impl Op {
                 Ok(Done::Replayed(targets.len()))
             }
         }
+    }
+
+    /// Whether the op's caller is told "done" as a promise that survives a crash: events
+    /// (acknowledged to the sender) and replays (to the operator). Leases and attempt records
+    /// are not: losing the last ones in a crash only means an expired lease and a delivery
+    /// made again, which at-least-once allows. Those commits skip the fsync; the next durable
+    /// commit's fsync covers them, as WAL frames are written in order.
+    fn must_survive_a_crash(&self) -> bool {
+        matches!(self, Op::Insert(..) | Op::Replay(..))
     }
 
     fn answer(self, done: Result<Done, StoreError>) {
@@ -544,7 +556,7 @@ fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EventRecord> {
         method: row.get(8)?,
         path: row.get(9)?,
         headers: serde_json::from_str(&headers).unwrap_or_default(),
-        body: row.get(11)?,
+        body: bytes::Bytes::from(row.get::<_, Vec<u8>>(11)?),
         verification: serde_json::from_str(&verification).unwrap_or_default(),
         routed: row.get::<_, String>(13)? == "routed",
     })
@@ -592,20 +604,37 @@ fn insert_event(tx: &rusqlite::Transaction<'_>, prepared: &Prepared) -> rusqlite
     }
     // The deliveries are part of the event's own transaction: an acknowledged event can
     // never be missing them.
-    let mut delivery = tx.prepare_cached(INSERT_DELIVERY)?;
-    for destination in &event.destinations {
+    let mut delivery = tx.prepare_cached(INSERT_NEW_DELIVERY)?;
+    let mut deliveries = Vec::with_capacity(event.destinations.len());
+    for (i, new) in event.destinations.iter().enumerate() {
+        // A destination named twice is one delivery (and one row).
+        if let Some(first) = event.destinations[..i]
+            .iter()
+            .position(|d| d.destination == new.destination)
+        {
+            deliveries.push(deliveries[first]);
+            continue;
+        }
+        let lease = new.lease.as_ref();
         delivery.execute(params![
             event.id.0,
-            destination,
-            webhook_id(&event.id.0, destination),
-            event.received_at_ms
+            new.destination,
+            webhook_id(&event.id.0, &new.destination),
+            event.received_at_ms,
+            lease.map(|l| l.until_ms),
+            lease.map(|l| &*l.owner),
         ])?;
+        deliveries.push(tx.last_insert_rowid());
     }
-    Ok(Stored::New(event.id.clone()))
+    Ok(Stored::New {
+        id: event.id.clone(),
+        deliveries,
+    })
 }
 
 fn write_loop(mut conn: Connection, mut queue: mpsc::Receiver<Message>, max_batch: usize) {
     let mut batch: Vec<Op> = Vec::with_capacity(max_batch);
+    let mut synchronous = Synchronous::Full;
     while let Some(first) = queue.blocking_recv() {
         let mut close = None;
         match first {
@@ -621,6 +650,28 @@ fn write_loop(mut conn: Connection, mut queue: mpsc::Receiver<Message>, max_batc
             }
         }
         if !batch.is_empty() {
+            let wanted = if batch.iter().any(Op::must_survive_a_crash) {
+                Synchronous::Full
+            } else {
+                Synchronous::Normal
+            };
+            if wanted != synchronous {
+                match conn.pragma_update(None, "synchronous", wanted.as_str()) {
+                    Ok(()) => synchronous = wanted,
+                    Err(e) => {
+                        // Staying on FULL is always safe; only a NORMAL that did not take
+                        // would be a problem, and then the batch fails below.
+                        tracing::warn!(error = %e, "cannot switch synchronous mode");
+                        if wanted == Synchronous::Full {
+                            let reason = format!("cannot switch to synchronous commits: {e}");
+                            for op in batch.drain(..) {
+                                op.fail(StoreError::Unavailable(reason.clone()));
+                            }
+                            continue;
+                        }
+                    }
+                }
+            }
             commit(&mut conn, &mut batch);
         }
         if let Some(done) = close {
@@ -631,6 +682,24 @@ fn write_loop(mut conn: Connection, mut queue: mpsc::Receiver<Message>, max_batc
             }
             let _ = done.send(());
             return;
+        }
+    }
+}
+
+/// The WAL's fsync policy for the next commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Synchronous {
+    /// fsync at every commit.
+    Full,
+    /// No fsync at commit; still consistent after a crash, but the last commits may be gone.
+    Normal,
+}
+
+impl Synchronous {
+    fn as_str(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
         }
     }
 }
@@ -664,6 +733,7 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Op>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::NewDelivery;
 
     fn event(source: &str, key: Option<&str>, size: usize) -> NewEvent {
         NewEvent {
@@ -689,7 +759,7 @@ mod tests {
         let path = dir.path().join("nested/dir/hookgate.db");
         let store = SqliteStore::open(path.clone(), &StoreOptions::default()).unwrap();
         let first = store.insert(event("s", Some("e1"), 10)).await.unwrap();
-        let Stored::New(id) = first else {
+        let Stored::New { id, .. } = first else {
             panic!("{first:?}")
         };
         assert_eq!(
@@ -698,15 +768,15 @@ mod tests {
         );
         assert!(matches!(
             store.insert(event("other", Some("e1"), 10)).await.unwrap(),
-            Stored::New(_)
+            Stored::New { .. }
         ));
         assert!(matches!(
             store.insert(event("s", None, 10)).await.unwrap(),
-            Stored::New(_)
+            Stored::New { .. }
         ));
         assert!(matches!(
             store.insert(event("s", None, 10)).await.unwrap(),
-            Stored::New(_)
+            Stored::New { .. }
         ));
         store.close().await;
         assert!(matches!(
@@ -747,7 +817,7 @@ mod tests {
         let mut dup = 0;
         for t in tasks {
             match t.await.unwrap().unwrap() {
-                Stored::New(_) => new += 1,
+                Stored::New { .. } => new += 1,
                 Stored::Duplicate(_) => dup += 1,
             }
         }
@@ -811,8 +881,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path().join("d.db"), &StoreOptions::default()).unwrap();
         let mut routed = event("s", Some("e1"), 10);
-        routed.destinations = vec!["a".into(), "b".into()];
-        let Stored::New(id) = store.insert(routed.clone()).await.unwrap() else {
+        routed.destinations = vec![NewDelivery::queued("a"), NewDelivery::queued("b")];
+        let Stored::New { id, .. } = store.insert(routed.clone()).await.unwrap() else {
             panic!()
         };
         // A duplicate creates no further deliveries.
@@ -821,7 +891,10 @@ mod tests {
             Stored::Duplicate(_)
         ));
         let unrouted = event("s", Some("e2"), 10);
-        let Stored::New(unrouted_id) = store.insert(unrouted).await.unwrap() else {
+        let Stored::New {
+            id: unrouted_id, ..
+        } = store.insert(unrouted).await.unwrap()
+        else {
             panic!()
         };
         assert_eq!(
@@ -908,5 +981,88 @@ mod tests {
             store.claim("a", 10, 2_000, 500, "w3").await.unwrap().len(),
             2
         );
+    }
+
+    #[tokio::test]
+    async fn a_delivery_created_leased_is_claimed_only_when_its_lease_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("l.db"), &StoreOptions::default()).unwrap();
+        let mut hot = event("s", Some("e1"), 10);
+        hot.received_at_ms = 1_000;
+        let lease = crate::Lease {
+            owner: "w1".into(),
+            until_ms: 3_000,
+        };
+        hot.destinations = vec![
+            NewDelivery {
+                destination: "a".into(),
+                lease: Some(lease),
+            },
+            NewDelivery::queued("b"),
+            NewDelivery::queued("b"),
+        ];
+        let in_memory = hot.to_record();
+        let Stored::New { id, deliveries } = store.insert(hot).await.unwrap() else {
+            panic!()
+        };
+        // What a dispatcher is handed in memory is exactly what it would have read back.
+        assert_eq!(store.get(id.0.clone()).await.unwrap(), Some(in_memory));
+        assert_eq!(deliveries.len(), 3);
+        assert_ne!(deliveries[0], deliveries[1]);
+        assert_eq!(
+            deliveries[1], deliveries[2],
+            "one row for a destination named twice"
+        );
+        // The queued one is claimable at once, the leased one only after its lease.
+        let b = store.claim("b", 10, 1_000, 500, "w2").await.unwrap();
+        assert_eq!(b[0].delivery_id, deliveries[1]);
+        assert!(store
+            .claim("a", 10, 2_999, 500, "w2")
+            .await
+            .unwrap()
+            .is_empty());
+        // The lease holder completes it with the id the insert returned.
+        store
+            .complete(Attempt {
+                delivery_id: deliveries[0],
+                owner: "w1".into(),
+                started_at_ms: 1_001,
+                duration_ms: 2,
+                status_code: Some(204),
+                next_status: DeliveryStatus::Delivered,
+                next_at_ms: 1_001,
+                response: None,
+                error: None,
+            })
+            .await
+            .unwrap();
+        let a = store
+            .deliveries(id.0.clone())
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|d| d.destination == "a")
+            .unwrap();
+        assert_eq!((a.status, a.attempts), (DeliveryStatus::Delivered, 1));
+        assert!(store
+            .claim("a", 10, 9_000, 500, "w2")
+            .await
+            .unwrap()
+            .is_empty());
+        // Had the holder vanished, the expired lease would have put it back in the queue.
+        let mut lost = event("s", Some("e2"), 10);
+        lost.destinations = vec![NewDelivery {
+            destination: "a".into(),
+            lease: Some(crate::Lease {
+                owner: "gone".into(),
+                until_ms: 3_000,
+            }),
+        }];
+        let Stored::New { deliveries, .. } = store.insert(lost).await.unwrap() else {
+            panic!()
+        };
+        let again = store.claim("a", 10, 3_000, 500, "w2").await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].delivery_id, deliveries[0]);
     }
 }

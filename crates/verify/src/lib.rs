@@ -55,6 +55,7 @@ pub use scheme::jose::Algorithm;
 pub use scheme::oidc::{check_issuer_url, KeyLookup, KeySet, KeySetError, NoKeys};
 pub use scheme::standard_webhooks::{
     public_key_of as standard_webhooks_public_key, sign_with as standard_webhooks_sign,
+    WebhookSigner,
 };
 pub use scheme::{Check, CheckConfig, OneOrMany, SigningKeys, Verified};
 pub use secret::{ct_eq_any_len, Encoding, HashAlgorithm, Secret};

@@ -101,7 +101,7 @@ async fn events_list_and_show() {
             })
             .await
             .unwrap();
-        assert!(matches!(stored, hookgate_store::Stored::New(_)));
+        assert!(matches!(stored, hookgate_store::Stored::New { .. }));
     }
     store.close().await;
     let run = |args: &[&str]| {

@@ -1,11 +1,18 @@
 //! Delivery: every stored event reaches its routed destinations at least once.
 //!
-//! One dispatcher per destination claims due deliveries from the store with a lease (no
-//! transaction is held while delivering), delivers up to the destination's concurrency at
-//! once, and records each attempt; the shared [`policy::RetryPolicy`] decides when to try
-//! again and when a delivery is dead. A slow or dead destination only fills its own
-//! concurrency: ingest and other destinations never wait for it. After a crash, expired
-//! leases put unfinished deliveries back in the queue.
+//! One dispatcher per destination delivers up to the destination's concurrency at once and
+//! records each attempt; the shared [`policy::RetryPolicy`] decides when to try again and
+//! when a delivery is dead. Deliveries reach a dispatcher two ways:
+//!
+//! - **handed over**: ingest reserves a place in the dispatcher's bounded in-memory queue,
+//!   the delivery row is committed with the event *already leased* to the dispatcher, and
+//!   the event is then passed over in memory: no claim, no re-read;
+//! - **queued**: when the hand-over queue is full, and for retries, replays and whatever a
+//!   previous process left, the dispatcher claims due rows from the store with a lease.
+//!
+//! No transaction is held while delivering. A slow or dead destination only fills its own
+//! concurrency and queue: ingest and other destinations never wait for it. A lease that
+//! expires unfinished (a crash) puts its delivery back in the queue.
 
 pub mod policy;
 pub mod routing;
@@ -16,9 +23,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hookgate_store::{Attempt, DeliveryStatus, Store};
+use hookgate_store::{Attempt, DeliveryStatus, EventRecord, Lease, NewDelivery, NewEvent, Store};
 use serde::Deserialize;
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use policy::{Next, RetryPolicy};
 use sink::{CommandSink, FileSink, HttpSink, Sink};
@@ -26,7 +33,10 @@ use sink::{CommandSink, FileSink, HttpSink, Sink};
 /// How long an idle dispatcher waits before looking for due retries and expired leases.
 const POLL: Duration = Duration::from_millis(500);
 /// Most deliveries claimed at once.
-const CLAIM_BATCH: u32 = 256;
+const CLAIM_BATCH: usize = 256;
+/// Body bytes of events waiting in, or being delivered from, the hand-over queues; past
+/// this, new deliveries go through the store's queue instead of memory.
+const HANDOVER_BYTES: usize = 64 << 20;
 
 /// `[[destination]]` as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -122,24 +132,25 @@ impl Destination {
                     .url
                     .clone()
                     .ok_or_else(|| err("url", "an http destination needs `url`".into()))?;
-                let parsed = reqwest::Url::parse(&url)
+                let parsed: http::Uri = url
+                    .parse()
                     .map_err(|e| err("url", format!("`{url}` is not a URL: {e}")))?;
-                if !matches!(parsed.scheme(), "http" | "https") {
-                    return Err(err("url", "must be http:// or https://".into()));
+                if !matches!(parsed.scheme_str(), Some("http" | "https")) || parsed.host().is_none()
+                {
+                    return Err(err(
+                        "url",
+                        "must be an http:// or https:// URL with a host".into(),
+                    ));
                 }
                 let secret = section
                     .secret
                     .clone()
                     .filter(|s| !s.is_empty())
                     .ok_or_else(|| err("secret", "deliveries are signed as Standard Webhooks: set `secret` (make one with `hookgate keygen --alg whsec`)".into()))?;
-                hookgate_verify::standard_webhooks_sign(&secret, b"check")
+                let signer = hookgate_verify::WebhookSigner::new(&secret)
                     .map_err(|e| err("secret", format!("not a whsec_/whsk_ secret: {e}")))?;
-                let client = reqwest::Client::builder()
-                    .timeout(timeout)
-                    .redirect(reqwest::redirect::Policy::none())
-                    .user_agent(concat!("hookgate/", env!("CARGO_PKG_VERSION")))
-                    .build()
-                    .map_err(|e| err("url", e.to_string()))?;
+                let concurrency = section.concurrency.unwrap_or(16);
+                let client = sink::http_client(concurrency, timeout).map_err(|e| err("url", e))?;
                 let permanent = section.permanent_statuses.clone().unwrap_or_default();
                 if let Some(bad) = permanent.iter().find(|s| !(400..500).contains(*s)) {
                     return Err(err(
@@ -148,13 +159,14 @@ impl Destination {
                     ));
                 }
                 (
-                    Sink::Http(HttpSink {
+                    Sink::Http(Box::new(HttpSink {
                         url: parsed,
-                        secret: hookgate_verify::Secret::new(secret),
+                        signer,
                         client,
+                        timeout,
                         permanent,
-                    }),
-                    section.concurrency.unwrap_or(16),
+                    })),
+                    concurrency,
                 )
             }
             "command" => {
@@ -240,42 +252,162 @@ impl Destination {
 /// The running dispatchers.
 #[derive(Debug, Clone)]
 pub struct Delivery {
-    wake: Arc<HashMap<String, Arc<Notify>>>,
+    dispatchers: Arc<HashMap<String, Handle>>,
+    owner: Arc<str>,
+    handover_bytes: Arc<Semaphore>,
     stop: watch::Sender<bool>,
     finished: Arc<tokio::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+/// What ingest needs to reach one dispatcher.
+#[derive(Debug)]
+struct Handle {
+    wake: Arc<Notify>,
+    handover: mpsc::Sender<Handover>,
+    lease: Duration,
+}
+
+/// A delivery committed leased to its dispatcher, with its event in memory.
+#[derive(Debug)]
+struct Handover {
+    delivery_id: i64,
+    event: Arc<Loaded>,
+    lease_until_ms: i64,
+}
+
+/// An event in memory for delivery; holds its share of the hand-over byte budget.
+#[derive(Debug)]
+struct Loaded {
+    record: EventRecord,
+    _budget: Option<OwnedSemaphorePermit>,
+}
+
+/// The deliveries of one event about to be stored: places reserved in the dispatchers'
+/// hand-over queues where there was room, the store's queue for the others. Dropping it
+/// instead of [`Reservation::committed`] (the insert failed, or found a duplicate)
+/// releases the places.
+#[derive(Debug)]
+pub struct Reservation {
+    wanted: Vec<(String, Option<Reserved>)>,
+    event: Option<Arc<Loaded>>,
+    delivery: Delivery,
+}
+
+#[derive(Debug)]
+struct Reserved {
+    place: mpsc::OwnedPermit<Handover>,
+    until_ms: i64,
+}
+
+impl Reservation {
+    /// The event and its deliveries were committed (`ids` in the order of the event's
+    /// `destinations`): hand the leased ones over, wake the dispatchers of the queued ones.
+    pub fn committed(self, ids: &[i64]) {
+        for ((destination, reserved), &delivery_id) in self.wanted.into_iter().zip(ids) {
+            match (reserved, &self.event) {
+                (Some(reserved), Some(event)) => {
+                    reserved.place.send(Handover {
+                        delivery_id,
+                        event: event.clone(),
+                        lease_until_ms: reserved.until_ms,
+                    });
+                }
+                _ => self.delivery.notify(&destination),
+            }
+        }
+    }
 }
 
 impl Delivery {
     /// Starts one dispatcher per destination.
     pub fn start(store: Store, destinations: Vec<Arc<Destination>>) -> Delivery {
         let (stop, stopped) = watch::channel(false);
-        let owner = format!("{}-{}", std::process::id(), uuid_like());
-        let mut wake = HashMap::new();
+        let owner: Arc<str> = format!("{}-{}", std::process::id(), uuid_like()).into();
+        let mut dispatchers = HashMap::new();
         let mut tasks = Vec::new();
         for destination in destinations {
-            let notify = Arc::new(Notify::new());
-            wake.insert(destination.name.clone(), notify.clone());
-            tasks.push(tokio::spawn(dispatch(
-                store.clone(),
+            let wake = Arc::new(Notify::new());
+            // Room for a few rounds of the destination's concurrency: enough to absorb a
+            // commit's worth of ingest, small enough that what waits here is delivered long
+            // before its lease runs out.
+            let (handover, queue) = mpsc::channel((destination.concurrency * 4).clamp(64, 1024));
+            let lease = destination.lease();
+            dispatchers.insert(
+                destination.name.clone(),
+                Handle {
+                    wake: wake.clone(),
+                    handover,
+                    lease,
+                },
+            );
+            let dispatcher = Dispatcher {
+                store: store.clone(),
+                permits: Arc::new(Semaphore::new(destination.concurrency)),
                 destination,
-                notify,
-                stopped.clone(),
-                owner.clone(),
-            )));
+                owner: owner.clone(),
+                in_flight: tokio::task::JoinSet::new(),
+            };
+            tasks.push(tokio::spawn(dispatcher.run(queue, wake, stopped.clone())));
         }
         Delivery {
-            wake: Arc::new(wake),
+            dispatchers: Arc::new(dispatchers),
+            owner,
+            handover_bytes: Arc::new(Semaphore::new(HANDOVER_BYTES)),
             stop,
             finished: Arc::new(tokio::sync::Mutex::new(tasks)),
         }
     }
 
-    /// New deliveries were committed for `destinations`: look now, not at the next poll.
-    pub fn notify(&self, destinations: &[String]) {
-        for name in destinations {
-            if let Some(n) = self.wake.get(name) {
-                n.notify_one();
-            }
+    /// Sets `event`'s deliveries to `destinations`, leased to their dispatchers where a
+    /// hand-over place was free (then the reservation keeps a copy of the event to hand
+    /// over). Never waits: a full queue or an exhausted byte budget means the store's queue.
+    pub fn reserve(&self, event: &mut NewEvent, destinations: Vec<String>) -> Reservation {
+        let budget = u32::try_from(event.body.len().max(1))
+            .ok()
+            .and_then(|n| self.handover_bytes.clone().try_acquire_many_owned(n).ok());
+        let now = now_ms();
+        let mut rows = Vec::with_capacity(destinations.len());
+        let wanted = destinations
+            .into_iter()
+            .map(|name| {
+                let reserved = budget.as_ref().and_then(|_| {
+                    let handle = self.dispatchers.get(&name)?;
+                    let place = handle.handover.clone().try_reserve_owned().ok()?;
+                    Some(Reserved {
+                        place,
+                        until_ms: now + handle.lease.as_millis() as i64,
+                    })
+                });
+                rows.push(NewDelivery {
+                    destination: name.clone(),
+                    lease: reserved.as_ref().map(|r| Lease {
+                        owner: self.owner.clone(),
+                        until_ms: r.until_ms,
+                    }),
+                });
+                (name, reserved)
+            })
+            .collect::<Vec<_>>();
+        event.destinations = rows;
+        let hands_over = wanted.iter().any(|(_, r)| r.is_some());
+        let event = budget.filter(|_| hands_over).map(|budget| {
+            Arc::new(Loaded {
+                record: event.to_record(),
+                _budget: Some(budget),
+            })
+        });
+        Reservation {
+            wanted,
+            event,
+            delivery: self.clone(),
+        }
+    }
+
+    /// New deliveries were queued in the store for `destination`: look now, not at the
+    /// next poll.
+    pub fn notify(&self, destination: &str) {
+        if let Some(handle) = self.dispatchers.get(destination) {
+            handle.wake.notify_one();
         }
     }
 
@@ -284,16 +416,23 @@ impl Delivery {
     pub async fn stop(&self, grace: Duration) {
         let _ = self.stop.send(true);
         let tasks: Vec<_> = self.finished.lock().await.drain(..).collect();
-        let all = futures_join_all(tasks);
+        let all = async {
+            for task in tasks {
+                let _ = task.await;
+            }
+        };
         if tokio::time::timeout(grace, all).await.is_err() {
             tracing::warn!("deliveries still in flight at shutdown; they will be retried after their lease expires");
         }
     }
 }
 
-async fn futures_join_all(tasks: Vec<tokio::task::JoinHandle<()>>) {
-    for task in tasks {
-        let _ = task.await;
+impl Destination {
+    /// How long a delivery stays leased: longer than any attempt (its timeout, then at
+    /// least 5 s more), so a lease only expires when its worker is gone, and then the
+    /// delivery is back in the queue that soon.
+    fn lease(&self) -> Duration {
+        self.timeout + self.timeout.max(Duration::from_secs(5))
     }
 }
 
@@ -311,112 +450,215 @@ fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-async fn dispatch(
+/// One attempt to make.
+struct Job {
+    delivery_id: i64,
+    webhook_id: String,
+    attempts: i64,
+    event: Arc<Loaded>,
+}
+
+struct Dispatcher {
     store: Store,
     destination: Arc<Destination>,
-    wake: Arc<Notify>,
-    mut stopped: watch::Receiver<bool>,
-    owner: String,
-) {
-    let permits = Arc::new(Semaphore::new(destination.concurrency));
-    // Longer than any attempt (twice its timeout, at least 5 s more): a lease only expires
-    // when its worker is gone, and then the delivery is back in the queue that soon.
-    let lease_ms =
-        (destination.timeout + destination.timeout.max(Duration::from_secs(5))).as_millis() as i64;
-    let mut in_flight = tokio::task::JoinSet::new();
-    loop {
-        if *stopped.borrow() {
-            break;
-        }
-        while in_flight.try_join_next().is_some() {}
-        // Claim in batches: one claim (and one read) for many deliveries, not one each.
-        let half = destination.concurrency.div_ceil(2);
-        if permits.available_permits() < half && !in_flight.is_empty() {
-            let _ = tokio::time::timeout(Duration::from_millis(10), async {
-                while permits.available_permits() < half {
-                    if in_flight.join_next().await.is_none() {
+    owner: Arc<str>,
+    permits: Arc<Semaphore>,
+    in_flight: tokio::task::JoinSet<()>,
+}
+
+impl Dispatcher {
+    async fn run(
+        mut self,
+        mut handover: mpsc::Receiver<Handover>,
+        wake: Arc<Notify>,
+        mut stopped: watch::Receiver<bool>,
+    ) {
+        // An interval, not a sleep per loop: it fires even while hand-overs keep arriving,
+        // so due retries and expired leases are never starved.
+        let mut poll = tokio::time::interval(POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // At start, whatever an earlier process left is due.
+        let mut queued = true;
+        // Lease left at the start of an attempt: the attempt's timeout and a second to
+        // record it, so a lease never expires under an attempt that is still running.
+        let needed = self.destination.timeout.as_millis() as i64 + 1_000;
+        loop {
+            if *stopped.borrow() {
+                break;
+            }
+            while self.in_flight.try_join_next().is_some() {}
+            // A free place first, then whichever wants it: a hand-over or the queue, on equal
+            // terms, so retries and replays are not starved while hand-overs keep coming.
+            let Some(permit) = self.permit(&mut stopped).await else {
+                break;
+            };
+            tokio::select! {
+                changed = stopped.changed() => {
+                    if changed.is_err() {
                         break;
                     }
                 }
-            })
-            .await;
-        }
-        let free = permits.available_permits().min(CLAIM_BATCH as usize) as u32;
-        let claimed = if free == 0 {
-            Vec::new()
-        } else {
-            match store
-                .claim(&destination.name, free, now_ms(), lease_ms, &owner)
-                .await
-            {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(destination = %destination.name, error = %e, "cannot claim deliveries");
-                    Vec::new()
+                Some(handed) = handover.recv() => {
+                    // What waited here too long is the queue's once its lease expires (the
+                    // queue may even have claimed it already): starting it now could run
+                    // past the lease and deliver it twice.
+                    if handed.lease_until_ms - now_ms() < needed {
+                        tracing::debug!(destination = %self.destination.name, event = %handed.event.record.summary.id, "hand-over waited too long; left to the queue");
+                        continue;
+                    }
+                    let job = Job {
+                        delivery_id: handed.delivery_id,
+                        webhook_id: hookgate_store::webhook_id(&handed.event.record.summary.id, &self.destination.name),
+                        attempts: 0,
+                        event: handed.event,
+                    };
+                    self.start(job, permit);
                 }
+                () = std::future::ready(()), if queued => {
+                    queued = self.claim(permit).await;
+                }
+                () = wake.notified() => queued = true,
+                _ = poll.tick() => queued = true,
+            }
+        }
+        while self.in_flight.join_next().await.is_some() {}
+    }
+
+    async fn permit(&self, stopped: &mut watch::Receiver<bool>) -> Option<OwnedSemaphorePermit> {
+        tokio::select! {
+            permit = self.permits.clone().acquire_owned() => permit.ok(),
+            _ = stopped.wait_for(|stop| *stop) => None,
+        }
+    }
+
+    /// Claims due deliveries for `first` and the permits that free up within a few
+    /// milliseconds (one claim and one read for many deliveries, not one each). Returns
+    /// whether more may be due.
+    async fn claim(&mut self, first: OwnedSemaphorePermit) -> bool {
+        let mut permits = vec![first];
+        let enough = self.destination.concurrency.div_ceil(2).min(CLAIM_BATCH);
+        let gather_until = tokio::time::Instant::now() + Duration::from_millis(10);
+        while permits.len() < enough {
+            match self.permits.clone().try_acquire_owned() {
+                Ok(permit) => permits.push(permit),
+                Err(_) => match tokio::time::timeout_at(
+                    gather_until,
+                    self.permits.clone().acquire_owned(),
+                )
+                .await
+                {
+                    Ok(Ok(permit)) => permits.push(permit),
+                    _ => break,
+                },
+            }
+        }
+        while permits.len() < CLAIM_BATCH {
+            match self.permits.clone().try_acquire_owned() {
+                Ok(permit) => permits.push(permit),
+                Err(_) => break,
+            }
+        }
+        let wanted = permits.len();
+        let name = &self.destination.name;
+        let lease_ms = self.destination.lease().as_millis() as i64;
+        let claimed = match self
+            .store
+            .claim(name, wanted as u32, now_ms(), lease_ms, &self.owner)
+            .await
+        {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                tracing::warn!(destination = %name, error = %e, "cannot claim deliveries");
+                return false;
             }
         };
         if claimed.is_empty() {
-            tokio::select! {
-                () = wake.notified() => {}
-                () = tokio::time::sleep(POLL) => {}
-                _ = stopped.changed() => {}
-                // A finished delivery frees a permit: claim again at once.
-                Some(_) = in_flight.join_next(), if !in_flight.is_empty() && free == 0 => {}
-            }
-            continue;
+            return false;
         }
-        let ids: Vec<String> = claimed.iter().map(|c| c.event_id.clone()).collect();
-        let events = match store.get_many(ids).await {
+        let more = claimed.len() == wanted;
+        let ids = claimed.iter().map(|c| c.event_id.clone()).collect();
+        let mut events = match self.store.get_many(ids).await {
             Ok(events) => events
                 .into_iter()
-                .map(|e| (e.summary.id.clone(), Arc::new(e)))
+                .map(|record| {
+                    let id = record.summary.id.clone();
+                    let loaded = Arc::new(Loaded {
+                        record,
+                        _budget: None,
+                    });
+                    (id, loaded)
+                })
                 .collect::<HashMap<_, _>>(),
             Err(e) => {
-                tracing::warn!(destination = %destination.name, error = %e, "cannot read claimed events; their leases will expire");
-                continue;
+                tracing::warn!(destination = %name, error = %e, "cannot read claimed events; their leases will expire");
+                return false;
             }
         };
-        for claim in claimed {
+        for (claim, permit) in claimed.into_iter().zip(permits) {
             let Some(event) = events.get(&claim.event_id).cloned() else {
                 continue;
             };
-            let permit = permits.clone().acquire_owned().await.expect("never closed");
-            let (store, destination, owner) = (store.clone(), destination.clone(), owner.clone());
-            in_flight.spawn(async move {
-                let attempt = (claim.attempts + 1) as u32;
-                let started_ms = now_ms();
-                let started = Instant::now();
-                let outcome = destination.sink.deliver(&event, &claim.webhook_id, attempt).await;
-                let duration_ms = started.elapsed().as_millis() as i64;
-                let (status, next_at_ms) = match destination.policy.next(attempt, &outcome.verdict) {
-                    Next::Delivered => (DeliveryStatus::Delivered, started_ms),
-                    Next::Dead => (DeliveryStatus::Dead, started_ms),
-                    Next::RetryIn(delay) => (DeliveryStatus::Pending, now_ms() + delay.as_millis() as i64),
-                };
-                match status {
-                    DeliveryStatus::Dead => tracing::warn!(destination = %destination.name, event = %claim.event_id, attempt, error = ?outcome.error, "delivery dead"),
-                    DeliveryStatus::Pending => tracing::info!(destination = %destination.name, event = %claim.event_id, attempt, error = ?outcome.error, "delivery failed; will retry"),
-                    DeliveryStatus::Delivered => tracing::debug!(destination = %destination.name, event = %claim.event_id, attempt, "delivered"),
-                }
-                let record = Attempt {
-                    delivery_id: claim.delivery_id,
-                    owner,
-                    started_at_ms: started_ms,
-                    duration_ms,
-                    status_code: outcome.status_code,
-                    next_status: status,
-                    next_at_ms,
-                    response: outcome.response,
-                    error: outcome.error,
-                };
-                if let Err(e) = store.complete(record).await {
-                    // The lease expires and the delivery is attempted again: at least once.
-                    tracing::warn!(destination = %destination.name, event = %claim.event_id, error = %e, "cannot record the attempt");
-                }
-                drop(permit);
-            });
+            let job = Job {
+                delivery_id: claim.delivery_id,
+                webhook_id: claim.webhook_id,
+                attempts: claim.attempts,
+                event,
+            };
+            self.start(job, permit);
         }
+        events.clear();
+        more
     }
-    while in_flight.join_next().await.is_some() {}
+
+    fn start(&mut self, job: Job, permit: OwnedSemaphorePermit) {
+        let (store, destination, owner) = (
+            self.store.clone(),
+            self.destination.clone(),
+            self.owner.to_string(),
+        );
+        self.in_flight.spawn(async move {
+            let attempt = (job.attempts + 1) as u32;
+            let started_ms = now_ms();
+            let started = Instant::now();
+            let outcome = destination
+                .sink
+                .deliver(&job.event.record, &job.webhook_id, attempt)
+                .await;
+            let duration_ms = started.elapsed().as_millis() as i64;
+            // The destination's concurrency is about requests in flight: free the place
+            // (and the event's memory) now, not after the attempt is recorded. The lease
+            // keeps the delivery from being claimed again meanwhile.
+            drop(permit);
+            let event_id = job.event.record.summary.id.clone();
+            drop(job.event);
+            let (status, next_at_ms) = match destination.policy.next(attempt, &outcome.verdict) {
+                Next::Delivered => (DeliveryStatus::Delivered, started_ms),
+                Next::Dead => (DeliveryStatus::Dead, started_ms),
+                Next::RetryIn(delay) => (
+                    DeliveryStatus::Pending,
+                    now_ms() + delay.as_millis() as i64,
+                ),
+            };
+            match status {
+                DeliveryStatus::Dead => tracing::warn!(destination = %destination.name, event = %event_id, attempt, error = ?outcome.error, "delivery dead"),
+                DeliveryStatus::Pending => tracing::info!(destination = %destination.name, event = %event_id, attempt, error = ?outcome.error, "delivery failed; will retry"),
+                DeliveryStatus::Delivered => tracing::debug!(destination = %destination.name, event = %event_id, attempt, "delivered"),
+            }
+            let record = Attempt {
+                delivery_id: job.delivery_id,
+                owner,
+                started_at_ms: started_ms,
+                duration_ms,
+                status_code: outcome.status_code,
+                next_status: status,
+                next_at_ms,
+                response: outcome.response,
+                error: outcome.error,
+            };
+            if let Err(e) = store.complete(record).await {
+                // The lease expires and the delivery is attempted again: at least once.
+                tracing::warn!(destination = %destination.name, event = %event_id, error = %e, "cannot record the attempt");
+            }
+        });
+    }
 }

@@ -71,6 +71,10 @@ async fn receive(
             tokio::time::sleep(Duration::from_secs(3)).await;
             StatusCode::OK
         }
+        "paced" => {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            StatusCode::OK
+        }
         _ => StatusCode::OK,
     };
     let id = headers["webhook-id"].to_str().unwrap().to_owned();
@@ -231,6 +235,56 @@ async fn retries_until_success_and_honours_retry_after_and_gone() {
         .query_row("SELECT response FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.destination = 'gone'", [], |r| r.get(0))
         .unwrap();
     assert_eq!(snippet, "no such endpoint");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn hand_overs_that_outwait_their_lease_are_delivered_from_the_queue_once_each() {
+    // One delivery at a time, 400 ms each, 1.5 s timeout: a lease lasts 6.5 s, so of 40
+    // events handed over faster than that the later ones would start with too little lease
+    // left, or after it expired.
+    // Those are left to the queue, which claims them once their leases expire; the queue
+    // must not claim one that is still delivered from memory (it would arrive twice).
+    let (url, state) = start_receiver().await;
+    let config = format!(
+        "{SOURCE}{}[[route]]\nto = \"paced\"\n",
+        destination(
+            "paced",
+            &format!("{url}/paced"),
+            "timeout = \"1500ms\"\nconcurrency = 1"
+        ),
+    );
+    let gw = spawn(&config).await;
+    for i in 0..40 {
+        let (status, _, _) = send_signed(
+            &gw,
+            "gh",
+            "/gh",
+            br#"{"n":1}"#,
+            &[("X-GitHub-Delivery", &format!("d-{i}"))],
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    wait_for("every delivery recorded", Duration::from_secs(60), || {
+        let rows = deliveries(&gw);
+        rows.len() == 40 && rows.iter().all(|(_, s, _)| s == "delivered")
+    })
+    .await;
+    {
+        let s = state.lock().unwrap();
+        let ids: Vec<&String> = s.received["paced"].iter().map(|(id, _, _)| id).collect();
+        let distinct: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(
+            (ids.len(), distinct.len()),
+            (40, 40),
+            "every event delivered, none twice"
+        );
+        assert_eq!(s.bad_signatures, 0);
+    }
+    assert!(deliveries(&gw)
+        .iter()
+        .all(|(_, _, attempts)| *attempts == 1));
     gw.stop().await;
 }
 

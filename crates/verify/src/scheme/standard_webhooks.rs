@@ -212,29 +212,82 @@ impl StandardWebhooksCheck {
 
 /// Signs `content` with a `whsec_…` secret (→ `v1,…`) or a `whsk_…` Ed25519 key (→ `v1a,…`).
 pub fn sign_with(secret: &str, content: &[u8]) -> Result<String, SignError> {
-    if let Some(private) = secret.strip_prefix("whsk_") {
-        let bytes = Encoding::Base64
-            .decode(private)
-            .ok_or_else(|| SignError("whsk_ key is not base64".into()))?;
-        let seed = bytes
-            .get(..32)
-            .ok_or_else(|| SignError("whsk_ key is shorter than 32 bytes".into()))?;
-        let key: PKey<Private> = PKey::private_key_from_raw_bytes(seed, Id::ED25519)
-            .map_err(|e| SignError(e.to_string()))?;
-        let mut signer = Signer::new_without_digest(&key).map_err(|e| SignError(e.to_string()))?;
-        let sig = signer
-            .sign_oneshot_to_vec(content)
-            .map_err(|e| SignError(e.to_string()))?;
-        return Ok(format!("v1a,{}", b64(&sig)));
+    WebhookSigner::new(secret)?.sign_parts(&[content])
+}
+
+/// Signs outgoing Standard Webhooks messages with one secret, parsed once: `whsec_…`
+/// (→ `v1,…`) or a `whsk_…` Ed25519 private key (→ `v1a,…`).
+pub struct WebhookSigner(SigningKey);
+
+enum SigningKey {
+    Hmac(Secret),
+    Ed25519(PKey<Private>),
+}
+
+impl std::fmt::Debug for WebhookSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.0 {
+            SigningKey::Hmac(_) => "WebhookSigner(v1, [redacted])",
+            SigningKey::Ed25519(_) => "WebhookSigner(v1a, [redacted])",
+        })
     }
-    match parse_key(secret).map_err(SignError)? {
-        Key::Symmetric(s) => Ok(format!(
-            "v1,{}",
-            b64(&HashAlgorithm::Sha256.mac_of(s.expose(), content))
-        )),
-        Key::Ed25519(_) => Err(SignError(
-            "a whpk_ public key cannot sign; use the whsk_ private key".into(),
-        )),
+}
+
+impl WebhookSigner {
+    /// Parses the secret.
+    pub fn new(secret: &str) -> Result<WebhookSigner, SignError> {
+        if let Some(private) = secret.trim().strip_prefix("whsk_") {
+            let bytes = Encoding::Base64
+                .decode(private)
+                .ok_or_else(|| SignError("whsk_ key is not base64".into()))?;
+            let seed = bytes
+                .get(..32)
+                .ok_or_else(|| SignError("whsk_ key is shorter than 32 bytes".into()))?;
+            let key = PKey::private_key_from_raw_bytes(seed, Id::ED25519)
+                .map_err(|e| SignError(e.to_string()))?;
+            return Ok(WebhookSigner(SigningKey::Ed25519(key)));
+        }
+        match parse_key(secret).map_err(SignError)? {
+            Key::Symmetric(s) => Ok(WebhookSigner(SigningKey::Hmac(s))),
+            Key::Ed25519(_) => Err(SignError(
+                "a whpk_ public key cannot sign; use the whsk_ private key".into(),
+            )),
+        }
+    }
+
+    /// The `webhook-signature` value for a message: `{webhook_id}.{timestamp}.{body}`.
+    pub fn sign(&self, webhook_id: &str, timestamp: i64, body: &[u8]) -> Result<String, SignError> {
+        let timestamp = timestamp.to_string();
+        self.sign_parts(&[
+            webhook_id.as_bytes(),
+            b".",
+            timestamp.as_bytes(),
+            b".",
+            body,
+        ])
+    }
+
+    fn sign_parts(&self, parts: &[&[u8]]) -> Result<String, SignError> {
+        match &self.0 {
+            SigningKey::Hmac(secret) => {
+                let mac = HashAlgorithm::Sha256.mac(secret.expose(), &mut |sink| {
+                    for part in parts {
+                        sink(part)
+                    }
+                });
+                Ok(format!("v1,{}", b64(&mac)))
+            }
+            SigningKey::Ed25519(key) => {
+                // Ed25519 signs the whole message at once.
+                let content = parts.concat();
+                let mut signer =
+                    Signer::new_without_digest(key).map_err(|e| SignError(e.to_string()))?;
+                let signature = signer
+                    .sign_oneshot_to_vec(&content)
+                    .map_err(|e| SignError(e.to_string()))?;
+                Ok(format!("v1a,{}", b64(&signature)))
+            }
+        }
     }
 }
 

@@ -101,6 +101,26 @@ fn standard_webhooks_reference_example_and_svix_headers() {
 }
 
 #[test]
+fn outgoing_signer_reproduces_the_standard_webhooks_example() {
+    let signer =
+        hookgate_verify::WebhookSigner::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    assert_eq!(
+        signer
+            .sign(
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                1_614_265_330,
+                br#"{"test": 2432232314}"#
+            )
+            .unwrap(),
+        "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    );
+    let rendered = format!("{signer:?}");
+    assert!(!rendered.contains("MfKQ9r8"), "{rendered}");
+    assert!(hookgate_verify::WebhookSigner::new("whpk_AAAA").is_err());
+    assert!(hookgate_verify::WebhookSigner::new("not a secret").is_err());
+}
+
+#[test]
 fn twilio_form_parameters_example() {
     // twilio-python's request validator tests: URL + sorted POST parameters.
     let src = source("preset = \"twilio\"\nsecret = \"12345\"\nurl = \"https://mycompany.com\"");
