@@ -1,5 +1,6 @@
-//! The embedded store: one SQLite file in WAL mode with `synchronous = FULL`, one writer
-//! thread that group-commits, one reader connection for queries.
+//! The embedded store: one SQLite file in WAL mode, one writer thread that group-commits
+//! (fsynced whenever the batch holds an acknowledged write), one reader connection for
+//! queries.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -658,21 +659,23 @@ fn write_loop(mut conn: Connection, mut queue: mpsc::Receiver<Message>, max_batc
             if wanted != synchronous {
                 match conn.pragma_update(None, "synchronous", wanted.as_str()) {
                     Ok(()) => synchronous = wanted,
+                    // Still FULL: every commit is fsynced, which is only slower.
+                    Err(e) if wanted == Synchronous::Normal => {
+                        tracing::warn!(error = %e, "cannot switch to commits without fsync")
+                    }
+                    // Still NORMAL: committing events now would acknowledge them unsynced.
                     Err(e) => {
-                        // Staying on FULL is always safe; only a NORMAL that did not take
-                        // would be a problem, and then the batch fails below.
-                        tracing::warn!(error = %e, "cannot switch synchronous mode");
-                        if wanted == Synchronous::Full {
-                            let reason = format!("cannot switch to synchronous commits: {e}");
-                            for op in batch.drain(..) {
-                                op.fail(StoreError::Unavailable(reason.clone()));
-                            }
-                            continue;
+                        tracing::error!(error = %e, "cannot switch to fsynced commits; the batch is refused");
+                        let reason = format!("cannot switch to fsynced commits: {e}");
+                        for op in batch.drain(..) {
+                            op.fail(StoreError::Unavailable(reason.clone()));
                         }
                     }
                 }
             }
-            commit(&mut conn, &mut batch);
+            if !batch.is_empty() {
+                commit(&mut conn, &mut batch);
+            }
         }
         if let Some(done) = close {
             queue.close();
