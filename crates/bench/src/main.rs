@@ -445,6 +445,21 @@ fn delivery_config(receiver: &str) -> String {
     )
 }
 
+/// The gateway on SQLite, routing everything to a fresh [`fast_receiver`].
+async fn start_delivering(
+    binary: &Path,
+) -> anyhow::Result<(tempfile::TempDir, Server, Arc<Received>)> {
+    let dir = tempfile::tempdir()?;
+    let (receiver, delivered) = fast_receiver().await?;
+    let server = start(
+        binary,
+        dir.path(),
+        "sqlite://./data/hookgate.db",
+        &delivery_config(&receiver),
+    )?;
+    Ok((dir, server, delivered))
+}
+
 fn pending(dir: &Path) -> anyhow::Result<i64> {
     let conn = rusqlite::Connection::open_with_flags(
         dir.join("data/hookgate.db"),
@@ -464,14 +479,7 @@ async fn delivery(
     measured: Duration,
     body: usize,
 ) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let (receiver, delivered) = fast_receiver().await?;
-    let server = start(
-        binary,
-        dir.path(),
-        "sqlite://./data/hookgate.db",
-        &delivery_config(&receiver),
-    )?;
+    let (_dir, server, delivered) = start_delivering(binary).await?;
     let warmup = Duration::from_secs(1);
     let events = ((measured + warmup).as_secs_f64() * 40_000.0) as usize + 10_000;
     let requests = Arc::new(presign(events, body, "delivery"));
@@ -514,14 +522,7 @@ async fn backlog(
     duration: Duration,
     body: usize,
 ) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let (receiver, delivered) = fast_receiver().await?;
-    let server = start(
-        binary,
-        dir.path(),
-        "sqlite://./data/hookgate.db",
-        &delivery_config(&receiver),
-    )?;
+    let (dir, server, delivered) = start_delivering(binary).await?;
     let total = (rate as f64 * duration.as_secs_f64()) as usize;
     let requests = Arc::new(presign(total, body, "backlog"));
     let per_connection = Duration::from_secs_f64(connections as f64 / rate as f64);

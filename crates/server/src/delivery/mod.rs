@@ -288,31 +288,38 @@ struct Loaded {
 /// releases the places.
 #[derive(Debug)]
 pub struct Reservation {
-    wanted: Vec<(String, Option<Reserved>)>,
+    /// One per delivery, in the order of the event's `destinations`.
+    places: Vec<Place>,
     event: Option<Arc<Loaded>>,
-    delivery: Delivery,
 }
 
 #[derive(Debug)]
-struct Reserved {
-    place: mpsc::OwnedPermit<Handover>,
-    until_ms: i64,
+enum Place {
+    /// Committed leased until `until_ms`; handed over through `place`.
+    HandOver {
+        place: mpsc::OwnedPermit<Handover>,
+        until_ms: i64,
+    },
+    /// Waits in the store; its dispatcher is woken to claim it.
+    Queue(Option<Arc<Notify>>),
 }
 
 impl Reservation {
     /// The event and its deliveries were committed (`ids` in the order of the event's
     /// `destinations`): hand the leased ones over, wake the dispatchers of the queued ones.
     pub fn committed(self, ids: &[i64]) {
-        for ((destination, reserved), &delivery_id) in self.wanted.into_iter().zip(ids) {
-            match (reserved, &self.event) {
-                (Some(reserved), Some(event)) => {
-                    reserved.place.send(Handover {
+        for (place, &delivery_id) in self.places.into_iter().zip(ids) {
+            match (place, &self.event) {
+                (Place::HandOver { place, until_ms }, Some(event)) => {
+                    place.send(Handover {
                         delivery_id,
                         event: event.clone(),
-                        lease_until_ms: reserved.until_ms,
+                        lease_until_ms: until_ms,
                     });
                 }
-                _ => self.delivery.notify(&destination),
+                (Place::Queue(Some(wake)), _) => wake.notify_one(),
+                // A hand-over place is only reserved with the event's copy (see `reserve`).
+                (Place::HandOver { .. }, None) | (Place::Queue(None), _) => {}
             }
         }
     }
@@ -367,48 +374,36 @@ impl Delivery {
             .and_then(|n| self.handover_bytes.clone().try_acquire_many_owned(n).ok());
         let now = now_ms();
         let mut rows = Vec::with_capacity(destinations.len());
-        let wanted = destinations
+        let places = destinations
             .into_iter()
             .map(|name| {
-                let reserved = budget.as_ref().and_then(|_| {
-                    let handle = self.dispatchers.get(&name)?;
+                let handle = self.dispatchers.get(&name);
+                let handed = budget.as_ref().zip(handle).and_then(|(_, handle)| {
                     let place = handle.handover.clone().try_reserve_owned().ok()?;
-                    Some(Reserved {
-                        place,
-                        until_ms: now + handle.lease.as_millis() as i64,
-                    })
+                    Some((place, now + handle.lease.as_millis() as i64))
                 });
                 rows.push(NewDelivery {
-                    destination: name.clone(),
-                    lease: reserved.as_ref().map(|r| Lease {
+                    destination: name,
+                    lease: handed.as_ref().map(|(_, until_ms)| Lease {
                         owner: self.owner.clone(),
-                        until_ms: r.until_ms,
+                        until_ms: *until_ms,
                     }),
                 });
-                (name, reserved)
+                match handed {
+                    Some((place, until_ms)) => Place::HandOver { place, until_ms },
+                    None => Place::Queue(handle.map(|h| h.wake.clone())),
+                }
             })
             .collect::<Vec<_>>();
         event.destinations = rows;
-        let hands_over = wanted.iter().any(|(_, r)| r.is_some());
+        let hands_over = places.iter().any(|p| matches!(p, Place::HandOver { .. }));
         let event = budget.filter(|_| hands_over).map(|budget| {
             Arc::new(Loaded {
                 record: event.to_record(),
                 _budget: Some(budget),
             })
         });
-        Reservation {
-            wanted,
-            event,
-            delivery: self.clone(),
-        }
-    }
-
-    /// New deliveries were queued in the store for `destination`: look now, not at the
-    /// next poll.
-    pub fn notify(&self, destination: &str) {
-        if let Some(handle) = self.dispatchers.get(destination) {
-            handle.wake.notify_one();
-        }
+        Reservation { places, event }
     }
 
     /// Stops claiming and waits (up to `grace`) for attempts in flight. What does not

@@ -138,6 +138,21 @@ fn destination(name: &str, url: &str, extra: &str) -> String {
 const SOURCE: &str =
     "[[source]]\nname = \"gh\"\npath = \"/gh\"\npreset = \"github\"\nsecret = \"s\"\n";
 
+/// Sends `count` signed GitHub events with ids `d-0`, `d-1`, …, each acknowledged.
+async fn send_events(gw: &TestGateway, count: usize) {
+    for i in 0..count {
+        let (status, _, _) = send_signed(
+            gw,
+            "gh",
+            "/gh",
+            br#"{"n":1}"#,
+            &[("X-GitHub-Delivery", &format!("d-{i}"))],
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+}
+
 fn deliveries(gw: &TestGateway) -> Vec<(String, String, i64)> {
     let conn = rusqlite::Connection::open(&gw.db).unwrap();
     let mut statement = conn
@@ -241,10 +256,10 @@ async fn retries_until_success_and_honours_retry_after_and_gone() {
 #[tokio::test]
 async fn hand_overs_that_outwait_their_lease_are_delivered_from_the_queue_once_each() {
     // One delivery at a time, 400 ms each, 1.5 s timeout: a lease lasts 6.5 s, so of 40
-    // events handed over faster than that the later ones would start with too little lease
-    // left, or after it expired.
-    // Those are left to the queue, which claims them once their leases expire; the queue
-    // must not claim one that is still delivered from memory (it would arrive twice).
+    // events handed over faster than that, the later ones would start with too little lease
+    // left, or after it expired. Those are left to the queue, which claims them once their
+    // leases expire; the queue must not claim one that is still delivered from memory (it
+    // would arrive twice).
     let (url, state) = start_receiver().await;
     let config = format!(
         "{SOURCE}{}[[route]]\nto = \"paced\"\n",
@@ -255,17 +270,7 @@ async fn hand_overs_that_outwait_their_lease_are_delivered_from_the_queue_once_e
         ),
     );
     let gw = spawn(&config).await;
-    for i in 0..40 {
-        let (status, _, _) = send_signed(
-            &gw,
-            "gh",
-            "/gh",
-            br#"{"n":1}"#,
-            &[("X-GitHub-Delivery", &format!("d-{i}"))],
-        )
-        .await;
-        assert_eq!(status, 200);
-    }
+    send_events(&gw, 40).await;
     wait_for("every delivery recorded", Duration::from_secs(60), || {
         let rows = deliveries(&gw);
         rows.len() == 40 && rows.iter().all(|(_, s, _)| s == "delivered")
@@ -302,17 +307,7 @@ async fn a_slow_destination_delays_neither_ingest_nor_others_and_max_attempts_en
     );
     let gw = spawn(&config).await;
     let started = Instant::now();
-    for i in 0..20 {
-        let (status, _, _) = send_signed(
-            &gw,
-            "gh",
-            "/gh",
-            br#"{"n":1}"#,
-            &[("X-GitHub-Delivery", &format!("d-{i}"))],
-        )
-        .await;
-        assert_eq!(status, 200);
-    }
+    send_events(&gw, 20).await;
     let ingest = started.elapsed();
     wait_for("the fast destination", Duration::from_secs(5), || {
         state

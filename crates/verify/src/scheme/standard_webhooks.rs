@@ -236,15 +236,8 @@ impl std::fmt::Debug for WebhookSigner {
 impl WebhookSigner {
     /// Parses the secret.
     pub fn new(secret: &str) -> Result<WebhookSigner, SignError> {
-        if let Some(private) = secret.trim().strip_prefix("whsk_") {
-            let bytes = Encoding::Base64
-                .decode(private)
-                .ok_or_else(|| SignError("whsk_ key is not base64".into()))?;
-            let seed = bytes
-                .get(..32)
-                .ok_or_else(|| SignError("whsk_ key is shorter than 32 bytes".into()))?;
-            let key = PKey::private_key_from_raw_bytes(seed, Id::ED25519)
-                .map_err(|e| SignError(e.to_string()))?;
+        if secret.trim().starts_with("whsk_") {
+            let key = ed25519_private_key(secret.trim())?;
             return Ok(WebhookSigner(SigningKey::Ed25519(key)));
         }
         match parse_key(secret).map_err(SignError)? {
@@ -293,17 +286,25 @@ impl WebhookSigner {
 
 /// The `whpk_…` public key of a `whsk_…` private key.
 pub fn public_key_of(private: &str) -> Result<String, SignError> {
+    let key = ed25519_private_key(private)?;
+    let public = key.raw_public_key().map_err(|e| SignError(e.to_string()))?;
+    Ok(format!("whpk_{}", b64(&public)))
+}
+
+/// The Ed25519 key of a `whsk_…` secret (its first 32 bytes are the seed).
+fn ed25519_private_key(private: &str) -> Result<PKey<Private>, SignError> {
     let bytes = private
         .strip_prefix("whsk_")
-        .and_then(|b| Encoding::Base64.decode(b))
-        .ok_or_else(|| SignError("not a whsk_ key".into()))?;
+        .ok_or_else(|| SignError("not a whsk_ key".into()))
+        .and_then(|b| {
+            Encoding::Base64
+                .decode(b)
+                .ok_or_else(|| SignError("whsk_ key is not base64".into()))
+        })?;
     let seed = bytes
         .get(..32)
         .ok_or_else(|| SignError("whsk_ key is shorter than 32 bytes".into()))?;
-    let key = PKey::private_key_from_raw_bytes(seed, Id::ED25519)
-        .map_err(|e| SignError(e.to_string()))?;
-    let public = key.raw_public_key().map_err(|e| SignError(e.to_string()))?;
-    Ok(format!("whpk_{}", b64(&public)))
+    PKey::private_key_from_raw_bytes(seed, Id::ED25519).map_err(|e| SignError(e.to_string()))
 }
 
 fn parse_key(text: &str) -> Result<Key, String> {
