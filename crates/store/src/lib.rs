@@ -176,6 +176,15 @@ impl Store {
         }
     }
 
+    /// Gives up `owner`'s leases on `destination`'s pending deliveries, so they are due at
+    /// once (a dispatcher stopping with nothing in flight). Returns how many.
+    pub async fn release(&self, destination: &str, owner: &str) -> Result<usize, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.release(destination, owner).await,
+            Backend::Discard => Ok(0),
+        }
+    }
+
     /// Several events by id (missing ones are skipped).
     pub async fn get_many(&self, ids: Vec<String>) -> Result<Vec<EventRecord>, StoreError> {
         match &self.backend {

@@ -80,6 +80,9 @@ const CLAIM: &str = "UPDATE deliveries SET lease_until = ?4, lease_owner = ?5 WH
      SELECT id FROM deliveries WHERE destination = ?1 AND status = 'pending' AND next_at <= ?2 \
      AND (lease_until IS NULL OR lease_until <= ?2) ORDER BY next_at, id LIMIT ?3) \
      RETURNING id, event_id, webhook_id, attempts";
+/// Through `deliveries_due` (destination, status): only the pending rows are looked at.
+const RELEASE: &str = "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL \
+     WHERE destination = ?1 AND status = 'pending' AND lease_owner = ?2";
 const RECORD_ATTEMPT: &str = "INSERT INTO attempts (delivery_id, started_at, duration_ms, status_code, outcome, response, error) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 const COMPLETE: &str = "UPDATE deliveries SET status = ?2, attempts = attempts + 1, next_at = ?3, lease_until = NULL, \
@@ -110,6 +113,12 @@ enum Op {
         i64,
         oneshot::Sender<Result<usize, StoreError>>,
     ),
+    /// Gives up `owner`'s leases on the pending deliveries of `destination`.
+    Release {
+        destination: String,
+        owner: String,
+        reply: oneshot::Sender<Result<usize, StoreError>>,
+    },
 }
 
 enum Done {
@@ -117,6 +126,7 @@ enum Done {
     Claimed(Vec<Claimed>),
     Completed,
     Replayed(usize),
+    Released(usize),
 }
 
 impl Op {
@@ -184,6 +194,12 @@ impl Op {
                 }
                 Ok(Done::Replayed(targets.len()))
             }
+            Op::Release {
+                destination, owner, ..
+            } => tx
+                .prepare_cached(RELEASE)?
+                .execute(params![destination, owner])
+                .map(Done::Released),
         }
     }
 
@@ -202,6 +218,7 @@ impl Op {
             (Op::Claim { reply, .. }, Ok(Done::Claimed(c))) => drop(reply.send(Ok(c))),
             (Op::Complete(_, reply), Ok(Done::Completed)) => drop(reply.send(Ok(()))),
             (Op::Replay(_, _, reply), Ok(Done::Replayed(n))) => drop(reply.send(Ok(n))),
+            (Op::Release { reply, .. }, Ok(Done::Released(n))) => drop(reply.send(Ok(n))),
             (op, Err(e)) => op.fail(e),
             (op, Ok(_)) => op.fail(StoreError::Unavailable(
                 "internal: mismatched write result".into(),
@@ -215,6 +232,7 @@ impl Op {
             Op::Claim { reply, .. } => drop(reply.send(Err(e))),
             Op::Complete(_, reply) => drop(reply.send(Err(e))),
             Op::Replay(_, _, reply) => drop(reply.send(Err(e))),
+            Op::Release { reply, .. } => drop(reply.send(Err(e))),
         }
     }
 }
@@ -351,6 +369,20 @@ impl SqliteStore {
         let (reply, answer) = oneshot::channel();
         self.submit(Op::Replay(targets, now_ms, reply), answer)
             .await
+    }
+
+    pub(crate) async fn release(
+        &self,
+        destination: &str,
+        owner: &str,
+    ) -> Result<usize, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let op = Op::Release {
+            destination: destination.to_owned(),
+            owner: owner.to_owned(),
+            reply,
+        };
+        self.submit(op, answer).await
     }
 
     pub(crate) async fn get_many(&self, ids: Vec<String>) -> Result<Vec<EventRecord>, StoreError> {
@@ -1067,5 +1099,11 @@ mod tests {
         let again = store.claim("a", 10, 3_000, 500, "w2").await.unwrap();
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].delivery_id, deliveries[0]);
+
+        // A stopping dispatcher gives its leases up: due at once, not when they expire.
+        assert_eq!(store.release("a", "w2").await.unwrap(), 1);
+        assert_eq!(store.release("a", "w2").await.unwrap(), 0);
+        let now_due = store.claim("a", 10, 3_001, 500, "w3").await.unwrap();
+        assert_eq!(now_due[0].delivery_id, deliveries[0]);
     }
 }

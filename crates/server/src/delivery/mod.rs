@@ -406,8 +406,10 @@ impl Delivery {
         Reservation { places, event }
     }
 
-    /// Stops claiming and waits (up to `grace`) for attempts in flight. What does not
-    /// finish keeps its lease, which expires: it is delivered again after a restart.
+    /// Stops claiming and waits (up to `grace`) for attempts in flight. Each dispatcher then
+    /// gives up the leases it still holds (hand-overs not started), so those are due at
+    /// once after a restart. What does not finish keeps its lease, which expires: it is
+    /// delivered again after a restart.
     pub async fn stop(&self, grace: Duration) {
         let _ = self.stop.send(true);
         let tasks: Vec<_> = self.finished.lock().await.drain(..).collect();
@@ -517,6 +519,20 @@ impl Dispatcher {
             }
         }
         while self.in_flight.join_next().await.is_some() {}
+        // Nothing of ours is in flight now: what is still leased to us (hand-overs not
+        // started, attempts not begun) is due at once for the next run instead of when the
+        // leases expire. Had the shutdown grace cut this short, the leases expire as after
+        // a crash.
+        let name = &self.destination.name;
+        match self.store.release(name, &self.owner).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(destination = %name, deliveries = n, "left pending for the next run")
+            }
+            Err(e) => {
+                tracing::warn!(destination = %name, error = %e, "cannot give up leases; they will expire")
+            }
+        }
     }
 
     async fn permit(&self, stopped: &mut watch::Receiver<bool>) -> Option<OwnedSemaphorePermit> {

@@ -294,6 +294,40 @@ async fn hand_overs_that_outwait_their_lease_are_delivered_from_the_queue_once_e
 }
 
 #[tokio::test]
+async fn a_clean_stop_leaves_undelivered_events_due_not_leased() {
+    // One 400 ms delivery at a time: most of 20 events are still handed over, leased and
+    // waiting when the gateway stops.
+    let (url, state) = start_receiver().await;
+    let config = format!(
+        "{SOURCE}{}[[route]]\nto = \"paced\"\n",
+        destination(
+            "paced",
+            &format!("{url}/paced"),
+            "timeout = \"1500ms\"\nconcurrency = 1"
+        ),
+    );
+    let gw = spawn(&config).await;
+    send_events(&gw, 20).await;
+    let db = gw.db.clone();
+    let _dir = gw.stop().await;
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let pending = count("SELECT count(*) FROM deliveries WHERE status = 'pending'");
+    let delivered = count("SELECT count(*) FROM deliveries WHERE status = 'delivered'");
+    assert_eq!(pending + delivered, 20);
+    assert!(pending > 0, "the receiver is slower than the sender");
+    assert_eq!(
+        count("SELECT count(*) FROM deliveries WHERE lease_until IS NOT NULL OR lease_owner IS NOT NULL"),
+        0,
+        "a clean stop keeps no lease: the next run delivers at once"
+    );
+    assert_eq!(
+        state.lock().unwrap().received["paced"].len() as i64,
+        delivered
+    );
+}
+
+#[tokio::test]
 async fn a_slow_destination_delays_neither_ingest_nor_others_and_max_attempts_ends_dead() {
     let (url, state) = start_receiver().await;
     let config = format!(
