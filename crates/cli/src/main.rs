@@ -66,6 +66,16 @@ pub(crate) const EXIT_REFUSED: u8 = 3;
 pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log format on stderr: `text` for people, `json` (one object a line) for Loki or
+    /// Elastic. The level comes from HOOKGATE_LOG (default info).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -111,7 +121,7 @@ enum Command {
         after_help = "Example:\n  hookgate oidc-issuer --key issuer.pem --listen 127.0.0.1:9000"
     )]
     OidcIssuer(oidc_issuer::IssuerArgs),
-    /// List or show stored events.
+    /// List, show or replay stored events.
     #[command(subcommand)]
     Events(events::EventsCommand),
     /// Print a shell completion script.
@@ -157,15 +167,23 @@ pub(crate) fn parse_param(text: &str) -> Result<(String, String), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HOOKGATE_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HOOKGATE_LOG")
+        .unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_ansi(false)
+            .init(),
+    }
     let result = match cli.command {
         Command::CheckConfig { config } => check_config(&config),
         Command::Serve(args) => return serve::serve(args),

@@ -54,8 +54,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // Signal handlers go in before anything is announced, so a SIGTERM sent as soon as the
     // gateway says it listens is a clean shutdown, not the default kill.
     let shutdown = shutdown_signal()?;
+    let metrics = Arc::new(hookgate_server::metrics::Metrics::for_config(&config));
     let options = StoreOptions {
         max_size: config.store_max_size,
+        observer: metrics.commit_observer(),
         ..Default::default()
     };
     let store = Store::open(&config.store_url, &options)
@@ -69,6 +71,18 @@ async fn run(config: Config) -> anyhow::Result<()> {
             )
         })?;
     let address = listener.local_addr()?;
+    let admin = match &config.admin_listen {
+        Some(listen) => Some(
+            tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen} ([admin] listen)"))?,
+        ),
+        None => None,
+    };
+    let operators = match &admin {
+        Some(l) => format!("http://{}", l.local_addr()?),
+        None => format!("http://{address}"),
+    };
     if store.is_discard() {
         tracing::warn!("STORE IS discard:// — events are acknowledged WITHOUT being stored (benchmark baseline only)");
     }
@@ -84,8 +98,18 @@ async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!(source = %source.name, path = %source.path, preset = source.source.preset().unwrap_or("-"), "source ready: http://{address}{}", source.path);
     }
     tracing::info!(store = %config.store_url, "hookgate listening on http://{address}");
-    let gateway = Arc::new(Gateway::new(config, store));
-    hookgate_server::run(listener, gateway, shutdown).await?;
+    if config.admin_token.is_some() || config.admin_read_token.is_some() {
+        tracing::info!("admin API: {operators}/api/v1 (OpenAPI: {operators}/api/v1/openapi.json)");
+    } else {
+        tracing::info!("admin API off: set [admin] token to enable {operators}/api/v1");
+    }
+    if config.metrics
+        && (admin.is_some() || config.admin_token.is_some() || config.admin_read_token.is_some())
+    {
+        tracing::info!("metrics: {operators}/metrics");
+    }
+    let gateway = Arc::new(Gateway::with_metrics(config, store, metrics));
+    hookgate_server::serve(listener, admin, gateway, shutdown).await?;
     Ok(())
 }
 

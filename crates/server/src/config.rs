@@ -89,12 +89,30 @@ impl Default for StoreSection {
 /// The embedded default store.
 pub const DEFAULT_STORE_URL: &str = "sqlite://./hookgate-data/hookgate.db";
 
-/// `[admin]`: the bearer token of the admin API and UI.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `[admin]`: the operators' surface (admin API, `/metrics`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct AdminSection {
-    /// The token.
+    /// The operator token: reads, replays, pauses.
     pub token: Option<String>,
+    /// A read-only token: reads only.
+    pub read_token: Option<String>,
+    /// A listener of its own for `/api`, `/metrics`, `/health`, `/ready` (e.g. an internal
+    /// address), apart from the providers' traffic.
+    pub listen: Option<String>,
+    /// Record and serve Prometheus metrics; default true.
+    pub metrics: bool,
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        AdminSection {
+            token: None,
+            read_token: None,
+            listen: None,
+            metrics: true,
+        }
+    }
 }
 
 /// Keys of `[[source]]` the server itself reads (the rest belong to the verifier).
@@ -155,14 +173,83 @@ pub struct Config {
     pub store_url: String,
     /// Store size cap.
     pub store_max_size: Option<u64>,
-    /// Admin token.
+    /// The operator token of the admin API (`None`: the API answers 404).
     pub admin_token: Option<String>,
+    /// The read-only token of the admin API.
+    pub admin_read_token: Option<String>,
+    /// The operators' own listener, when set.
+    pub admin_listen: Option<String>,
+    /// Whether metrics are recorded and served.
+    pub metrics: bool,
     /// The sources, in file order.
     pub sources: Vec<SourceConfig>,
     /// The destinations, in file order.
     pub destinations: Vec<Arc<crate::delivery::Destination>>,
     /// The routes, in file order.
     pub routes: crate::delivery::routing::Routes,
+}
+
+/// What `hookgate events` and `replay` need of a configuration: the store, the
+/// destinations' names and the routes. Read without building sources or destinations, so
+/// their secrets need not be set.
+#[derive(Debug, Clone)]
+pub struct Operations {
+    /// Where it came from.
+    pub file: String,
+    /// Store URL.
+    pub store_url: String,
+    /// The destinations' names, in file order.
+    pub destinations: Vec<String>,
+    /// The routes.
+    pub routes: crate::delivery::routing::Routes,
+}
+
+impl Operations {
+    /// Reads `path`'s `[store]`, `[[destination]]` names and `[[route]]`s; `${ENV}` is
+    /// resolved in those only.
+    pub fn load(path: &Path, env: &dyn Environment) -> Result<Operations, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(&file, "(file)", format!("cannot read: {e}")))?;
+        let table: Table = text.parse().map_err(|e: toml::de::Error| {
+            ConfigError::new(&file, "(syntax)", e.message().to_owned())
+        })?;
+        let mut store = Table::new();
+        if let Some(Value::Table(t)) = table.get("store") {
+            store = t.clone();
+        }
+        substitute_env(&mut store, "store", &file, env)?;
+        let store: StoreSection = deserialize_at(Value::Table(store), &file, "store")?;
+        let destinations = match table.get("destination") {
+            Some(Value::Array(list)) => list
+                .iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    d.get("name")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                        .ok_or_else(|| {
+                            ConfigError::new(&file, format!("destination[{i}].name"), "missing")
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            _ => Vec::new(),
+        };
+        let mut routes = match table.get("route") {
+            Some(Value::Array(list)) => list.clone(),
+            _ => Vec::new(),
+        };
+        for (i, route) in routes.iter_mut().enumerate() {
+            substitute_value(route, &format!("route[{i}]"), &file, env)?;
+        }
+        let routes = build_routes(routes, &file, &destinations, None)?;
+        Ok(Operations {
+            file,
+            store_url: store.url,
+            destinations,
+            routes,
+        })
+    }
 }
 
 /// Reads how the environment is consulted, so tests can substitute their own.
@@ -244,42 +331,41 @@ impl Config {
         };
         let read_timeout = duration("server.read_timeout", &server.read_timeout)?;
         let shutdown_grace = duration("server.shutdown_grace", &server.shutdown_grace)?;
-        server
-            .listen
-            .parse::<SocketAddr>()
-            .map(|_| ())
-            .or_else(|_| {
-                if server
-                    .listen
-                    .rsplit_once(':')
-                    .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-                {
-                    Ok(())
-                } else {
-                    Err(())
-                }
-            })
-            .map_err(|_| {
-                ConfigError::new(
+        check_listen(&server.listen, file, "server.listen")?;
+        if let Some(listen) = &admin.listen {
+            check_listen(listen, file, "admin.listen")?;
+            if listen == &server.listen {
+                return Err(ConfigError::new(
                     file,
-                    "server.listen",
-                    format!("`{}` is not HOST:PORT", server.listen),
-                )
-            })?;
+                    "admin.listen",
+                    "must differ from server.listen (omit it to serve the admin API on the main listener)",
+                ));
+            }
+        }
         let store_max_size = match &store.max_size {
             Some(s) => {
                 Some(parse_size(s).map_err(|m| ConfigError::new(file, "store.max_size", m))?)
             }
             None => None,
         };
-        if let Some(token) = &admin.token {
-            if token.len() < 16 {
+        for (key, token) in [
+            ("admin.token", &admin.token),
+            ("admin.read_token", &admin.read_token),
+        ] {
+            if token.as_ref().is_some_and(|t| t.len() < 16) {
                 return Err(ConfigError::new(
                     file,
-                    "admin.token",
-                    "use at least 16 characters",
+                    key,
+                    "use at least 16 characters (e.g. `openssl rand -hex 32`)",
                 ));
             }
+        }
+        if admin.token.is_some() && admin.token == admin.read_token {
+            return Err(ConfigError::new(
+                file,
+                "admin.read_token",
+                "must differ from admin.token",
+            ));
         }
         let sources_value = table
             .get("source")
@@ -340,6 +426,9 @@ impl Config {
             store_url: store.url,
             store_max_size,
             admin_token: admin.token,
+            admin_read_token: admin.read_token,
+            admin_listen: admin.listen,
+            metrics: admin.metrics,
             sources,
         })
     }
@@ -484,8 +573,21 @@ fn delivery_config(
             .map_err(|(key, message)| ConfigError::new(file, format!("{label}.{key}"), message))?;
         destinations.push(Arc::new(built));
     }
+    let names: Vec<String> = destinations.iter().map(|d| d.name.clone()).collect();
+    let routes = build_routes(list("route")?, file, &names, Some(sources))?;
+    Ok((destinations, routes))
+}
+
+/// `[[route]]` tables, checked against the destinations' names and, when given, the
+/// sources' names.
+fn build_routes(
+    list: Vec<Value>,
+    file: &str,
+    destinations: &[String],
+    sources: Option<&[SourceConfig]>,
+) -> Result<crate::delivery::routing::Routes, ConfigError> {
     let mut routes = Vec::new();
-    for (i, value) in list("route")?.into_iter().enumerate() {
+    for (i, value) in list.into_iter().enumerate() {
         let label = format!("route[{i}]");
         let section: RouteSection = deserialize_at(value, file, &label)?;
         let to = section.to.into_vec();
@@ -496,20 +598,18 @@ fn delivery_config(
                 "name at least one destination",
             ));
         }
-        if let Some(unknown) = to
-            .iter()
-            .find(|d| !destinations.iter().any(|x| &x.name == *d))
-        {
+        if let Some(unknown) = to.iter().find(|d| !destinations.contains(d)) {
             return Err(ConfigError::new(
                 file,
                 format!("{label}.to"),
                 format!("no destination named `{unknown}`"),
             ));
         }
-        if !sources
-            .iter()
-            .any(|s| wildmatch::WildMatch::new(&section.source).matches(&s.name))
-        {
+        if sources.is_some_and(|sources| {
+            !sources
+                .iter()
+                .any(|s| wildmatch::WildMatch::new(&section.source).matches(&s.name))
+        }) {
             return Err(ConfigError::new(
                 file,
                 format!("{label}.source"),
@@ -537,7 +637,7 @@ fn delivery_config(
             to,
         ));
     }
-    Ok((destinations, crate::delivery::routing::Routes(routes)))
+    Ok(crate::delivery::routing::Routes(routes))
 }
 
 /// Deserialises `value`; an error names the key under `label` (e.g. `source[1] (x).verify`).
@@ -823,6 +923,23 @@ fn resolve_files(
         table.insert(target.to_owned(), Value::String(contents));
     }
     Ok(())
+}
+
+/// Checks that `listen` is HOST:PORT.
+fn check_listen(listen: &str, file: &str, key: &str) -> Result<(), ConfigError> {
+    let valid = listen.parse::<SocketAddr>().is_ok()
+        || listen
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
+    if valid {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            file,
+            key,
+            format!("`{listen}` is not HOST:PORT"),
+        ))
+    }
 }
 
 /// Parses `1MiB`, `512KiB`, `1000000`, `10 MB`.

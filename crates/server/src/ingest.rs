@@ -11,6 +11,7 @@ use hookgate_verify::{Accepted, ErrorKind, Headers, Outcome, Reply, Request, Sou
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use time::OffsetDateTime;
 
+use crate::metrics::IngestOutcome;
 use crate::{Gateway, PeerAddr};
 
 fn json(status: StatusCode, body: &'static str) -> Response {
@@ -59,16 +60,173 @@ enum Refusal {
     KeysUnavailable(String),
 }
 
+/// How a request ended: its answer, its outcome for the metrics, and for a refusal what
+/// an operator needs to see why.
+struct Ended {
+    response: Response,
+    outcome: IngestOutcome,
+    refused: Option<Refused>,
+}
+
+/// A refusal's reason and what was read of the body.
+struct Refused {
+    detail: String,
+    body: Bytes,
+    body_size: i64,
+}
+
+impl Ended {
+    fn ok(response: Response, outcome: IngestOutcome) -> Ended {
+        Ended {
+            response,
+            outcome,
+            refused: None,
+        }
+    }
+
+    fn refused(
+        response: Response,
+        outcome: IngestOutcome,
+        detail: impl Into<String>,
+        body: Bytes,
+    ) -> Ended {
+        Ended {
+            response,
+            outcome,
+            refused: Some(Refused {
+                detail: detail.into(),
+                body_size: body.len() as i64,
+                body,
+            }),
+        }
+    }
+}
+
+/// Characters of a refusal's detail in a log line (a token's 12 KB `kid` is not logged).
+const LOGGED_DETAIL: usize = 256;
+
+fn capped(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}… ({} bytes)", &text[..at], text.len()).into(),
+        None => text.into(),
+    }
+}
+
+/// Keeps the refusals of one source for the admin API: the first [`SAMPLED_PER_SECOND`] of
+/// each second, so a flood of forged requests costs the store a bounded number of writes
+/// (the metrics still count every one).
+#[derive(Debug, Default)]
+pub(crate) struct Sampler {
+    second: std::sync::atomic::AtomicI64,
+    taken: std::sync::atomic::AtomicU32,
+}
+
+/// Refusals kept per source and second.
+const SAMPLED_PER_SECOND: u32 = 20;
+
+impl Sampler {
+    fn take(&self, now_ms: i64) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let second = now_ms / 1000;
+        if self.second.swap(second, Relaxed) != second {
+            self.taken.store(0, Relaxed);
+        }
+        self.taken.fetch_add(1, Relaxed) < SAMPLED_PER_SECOND
+    }
+}
+
 pub(crate) async fn ingest(
     gateway: Arc<Gateway>,
     index: usize,
     request: axum::extract::Request,
 ) -> Response {
+    let started = std::time::Instant::now();
+    let (parts, body) = request.into_parts();
+    let ended = handle(&gateway, index, &parts, body).await;
+    gateway
+        .metrics
+        .request(index, ended.outcome, started.elapsed());
+    if let Some(refused) = ended.refused {
+        record_refusal(
+            &gateway,
+            index,
+            &parts,
+            &ended.response,
+            ended.outcome,
+            refused,
+        );
+    }
+    ended.response
+}
+
+fn record_refusal(
+    gateway: &Gateway,
+    index: usize,
+    parts: &axum::http::request::Parts,
+    response: &Response,
+    outcome: IngestOutcome,
+    refused: Refused,
+) {
+    let source = &gateway.config.sources[index];
+    let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0);
+    let status = response.status().as_u16();
+    tracing::warn!(
+        source = %source.name,
+        reason = outcome.as_str(),
+        detail = %capped(&refused.detail, LOGGED_DETAIL),
+        status,
+        peer = %peer.map(|p| p.to_string()).unwrap_or_default(),
+        "request refused"
+    );
+    let now = crate::now_ms();
+    if !gateway.refusal_sampler[index].take(now) {
+        gateway.metrics.refusal_unrecorded();
+        return;
+    }
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            let value = if source.redacted_headers.iter().any(|r| r == name.as_str()) {
+                "[redacted]".to_owned()
+            } else {
+                String::from_utf8_lossy(value.as_bytes()).into_owned()
+            };
+            (name.as_str().to_owned(), value)
+        })
+        .collect();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
+    let recorded = gateway.store.record_refusal(hookgate_store::NewRefusal {
+        source: source.name.clone(),
+        received_at_ms: now,
+        peer: peer.map(|p| p.to_string()),
+        kind: outcome.as_str().to_owned(),
+        detail: refused.detail,
+        method: parts.method.as_str().to_owned(),
+        path,
+        status,
+        headers,
+        body_head: refused.body,
+        body_size: refused.body_size,
+    });
+    if !recorded {
+        gateway.metrics.refusal_unrecorded();
+    }
+}
+
+async fn handle(
+    gateway: &Gateway,
+    index: usize,
+    parts: &axum::http::request::Parts,
+    body: Body,
+) -> Ended {
     let source_config = &gateway.config.sources[index];
     let name = source_config.name.as_str();
     let source = &source_config.source;
     let responses = source.responses();
-    let (parts, body) = request.into_parts();
     if !source_config
         .methods
         .iter()
@@ -81,7 +239,17 @@ pub(crate) async fn ingest(
         if let Ok(allow) = HeaderValue::from_str(&source_config.methods.join(", ")) {
             response.headers_mut().insert(header::ALLOW, allow);
         }
-        return response;
+        let detail = format!(
+            "method {} (accepted: {})",
+            parts.method,
+            source_config.methods.join(", ")
+        );
+        return Ended::refused(
+            response,
+            IngestOutcome::MethodNotAllowed,
+            detail,
+            Bytes::new(),
+        );
     }
     let limit = source_config.max_body;
     let declared = parts
@@ -89,9 +257,10 @@ pub(crate) async fn ingest(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        tracing::info!(source = name, declared, limit, "body too large (declared)");
-        return close(reply(responses.reply(Outcome::TooLarge)));
+    if let Some(len) = declared.filter(|len| *len > limit) {
+        let response = close(reply(responses.reply(Outcome::TooLarge)));
+        let detail = format!("declared Content-Length {len} exceeds the limit of {limit} bytes");
+        return Ended::refused(response, IngestOutcome::TooLarge, detail, Bytes::new());
     }
     let body = match tokio::time::timeout(
         gateway.config.read_timeout,
@@ -101,19 +270,25 @@ pub(crate) async fn ingest(
     {
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(e)) if e.is::<LengthLimitError>() => {
-            tracing::info!(source = name, limit, "body too large");
-            return close(reply(responses.reply(Outcome::TooLarge)));
+            let response = close(reply(responses.reply(Outcome::TooLarge)));
+            let detail = format!("body exceeds the limit of {limit} bytes");
+            return Ended::refused(response, IngestOutcome::TooLarge, detail, Bytes::new());
         }
         Ok(Err(e)) => {
-            tracing::info!(source = name, error = %e, "body could not be read");
-            return close(reply(responses.reply(Outcome::MalformedBody)));
+            let response = close(reply(responses.reply(Outcome::MalformedBody)));
+            let detail = format!("body could not be read: {e}");
+            return Ended::refused(response, IngestOutcome::MalformedBody, detail, Bytes::new());
         }
         Err(_) => {
-            tracing::info!(source = name, timeout = ?gateway.config.read_timeout, "body not received in time");
-            return close(json(
+            let response = close(json(
                 StatusCode::REQUEST_TIMEOUT,
                 r#"{"error":"request timeout"}"#,
             ));
+            let detail = format!(
+                "body not received within {}",
+                humantime::format_duration(gateway.config.read_timeout)
+            );
+            return Ended::refused(response, IngestOutcome::Timeout, detail, Bytes::new());
         }
     };
     let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0);
@@ -126,15 +301,26 @@ pub(crate) async fn ingest(
         peer: peer.map(|p| p.ip()),
     };
     let received = OffsetDateTime::now_utc();
-    let accepted = match verify(&gateway, source, &request, received).await {
+    let accepted = match verify(gateway, source, &request, received).await {
         Ok(accepted) => accepted,
         Err(Refusal::Verify(e)) => {
-            tracing::warn!(source = name, reason = %e.kind(), detail = e.detail(), peer = ?peer, "request refused");
-            return reply(responses.reply(Outcome::Refused(&e)));
+            let response = reply(responses.reply(Outcome::Refused(&e)));
+            return Ended::refused(
+                response,
+                IngestOutcome::Refused(e.kind()),
+                e.detail(),
+                body.clone(),
+            );
         }
         Err(Refusal::KeysUnavailable(reason)) => {
-            tracing::error!(source = name, %reason, "cannot verify: issuer keys unavailable");
-            return with_retry_after(reply(responses.reply(Outcome::Internal)));
+            tracing::error!(source = name, reason = %capped(&reason, LOGGED_DETAIL), "cannot verify: issuer keys unavailable");
+            let response = with_retry_after(reply(responses.reply(Outcome::Internal)));
+            return Ended::refused(
+                response,
+                IngestOutcome::KeysUnavailable,
+                reason,
+                body.clone(),
+            );
         }
     };
     let mut event = new_event(
@@ -162,20 +348,78 @@ pub(crate) async fn ingest(
             if let Some(reservation) = reservation {
                 reservation.committed(&deliveries);
             }
-            tracing::debug!(source = name, event = %id, dedupe = ?accepted.meta.id, "stored");
-            with_event_id(reply(responses.reply(Outcome::Accepted)), &id)
+            tracing::debug!(source = name, event = %id, "stored");
+            Ended::ok(
+                with_event_id(reply(responses.reply(Outcome::Accepted)), &id),
+                IngestOutcome::Accepted,
+            )
         }
         Ok(Stored::Duplicate(id)) => {
-            tracing::info!(source = name, event = %id, dedupe = ?accepted.meta.id, "duplicate of a stored event");
+            tracing::debug!(source = name, event = %id, "duplicate of a stored event");
             let mut response = with_event_id(reply(responses.reply(Outcome::Accepted)), &id);
             response
                 .headers_mut()
                 .insert("hookgate-duplicate", HeaderValue::from_static("true"));
-            response
+            Ended::ok(response, IngestOutcome::Duplicate)
         }
         Err(e) => {
             tracing::error!(source = name, error = %e, "not stored; answered 503");
-            with_retry_after(reply(responses.reply(Outcome::Unavailable)))
+            Ended::ok(
+                with_retry_after(reply(responses.reply(Outcome::Unavailable))),
+                IngestOutcome::Unavailable,
+            )
+        }
+    }
+}
+
+/// Every 10 s, one line per source and destination that did anything: what an operator
+/// reads instead of a line per event.
+pub(crate) async fn summaries(
+    gateway: Arc<Gateway>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+    if !gateway.metrics.enabled() {
+        return;
+    }
+    let mut sources: Vec<(u64, u64)> = gateway
+        .metrics
+        .sources()
+        .iter()
+        .map(|s| s.totals())
+        .collect();
+    let mut destinations: Vec<(u64, u64, u64)> = gateway
+        .metrics
+        .destinations()
+        .iter()
+        .map(|d| d.totals())
+        .collect();
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + EVERY, EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = crate::became(&mut stopped, true) => return,
+        }
+        for (source, last) in gateway.metrics.sources().iter().zip(sources.iter_mut()) {
+            let now = source.totals();
+            let (accepted, refused) = (now.0 - last.0, now.1 - last.1);
+            if accepted + refused > 0 {
+                tracing::info!(source = %source.name, accepted, refused, "last 10s");
+            }
+            *last = now;
+        }
+        for (destination, last) in gateway
+            .metrics
+            .destinations()
+            .iter()
+            .zip(destinations.iter_mut())
+        {
+            let now = destination.totals();
+            let (delivered, failed, dead) = (now.0 - last.0, now.1 - last.1, now.2 - last.2);
+            if delivered + failed + dead > 0 {
+                tracing::info!(destination = %destination.name, delivered, failed, dead, "last 10s");
+            }
+            *last = now;
         }
     }
 }

@@ -58,6 +58,10 @@ struct IssuerKeys {
 pub struct KeyCache {
     client: reqwest::Client,
     issuers: Arc<HashMap<String, Arc<IssuerKeys>>>,
+    results: prometheus_client::metrics::family::Family<
+        crate::metrics::KeyFetchLabels,
+        prometheus_client::metrics::counter::Counter,
+    >,
 }
 
 impl std::fmt::Debug for KeyCache {
@@ -71,6 +75,17 @@ impl std::fmt::Debug for KeyCache {
 impl KeyCache {
     /// A cache for `issuers`: `(issuer, allow_http, ttl)`.
     pub fn new(issuers: impl IntoIterator<Item = (String, bool, Duration)>) -> KeyCache {
+        KeyCache::counting(issuers, Default::default())
+    }
+
+    /// A cache for `issuers` that counts its fetches in `results` (by issuer and result).
+    pub fn counting(
+        issuers: impl IntoIterator<Item = (String, bool, Duration)>,
+        results: prometheus_client::metrics::family::Family<
+            crate::metrics::KeyFetchLabels,
+            prometheus_client::metrics::counter::Counter,
+        >,
+    ) -> KeyCache {
         let client = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
@@ -92,9 +107,19 @@ impl KeyCache {
                 })
             });
         }
+        for issuer in map.keys() {
+            for result in ["ok", "failed"] {
+                // Every issuer's series exist from the start, at zero.
+                let _ = results.get_or_create(&crate::metrics::KeyFetchLabels {
+                    issuer: issuer.clone(),
+                    result,
+                });
+            }
+        }
         KeyCache {
             client,
             issuers: Arc::new(map),
+            results,
         }
     }
 
@@ -131,10 +156,16 @@ impl KeyCache {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let result = self.fetch(&entry).await;
         *entry.last_fetch.lock().expect("lock") = Some(Instant::now());
+        self.results
+            .get_or_create(&crate::metrics::KeyFetchLabels {
+                issuer: entry.issuer.clone(),
+                result: if result.is_ok() { "ok" } else { "failed" },
+            })
+            .inc();
         match result {
             Ok((keys, max_age)) => {
                 let ttl = max_age.map_or(entry.ttl, |m| m.min(entry.ttl)).max(MIN_TTL);
-                tracing::info!(issuer = %entry.issuer, keys = ?keys.key_ids(), ttl_secs = ttl.as_secs(), "fetched OIDC keys");
+                tracing::info!(issuer = %entry.issuer, keys = %keys.key_ids().join(","), ttl_secs = ttl.as_secs(), "fetched OIDC keys");
                 *entry.current.write().expect("lock") = Some(Cached {
                     keys: Arc::new(keys),
                     expires: Instant::now() + ttl,

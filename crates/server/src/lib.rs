@@ -10,11 +10,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod admin;
 pub mod config;
 pub mod delivery;
 mod ingest;
 pub mod issuer;
 pub mod keys;
+pub mod metrics;
+pub mod replay;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -31,19 +34,30 @@ use tower::ServiceExt;
 
 pub use config::{Config, ConfigError};
 
-/// Everything a running gateway needs: its validated configuration, its store and the
-/// OIDC key cache of the issuers its sources trust.
+/// Everything a running gateway needs: its validated configuration, its store, the
+/// OIDC key cache of the issuers its sources trust, and its metrics.
 #[derive(Debug)]
 pub struct Gateway {
     config: Config,
     store: Store,
     keys: keys::KeyCache,
     delivery: std::sync::OnceLock<delivery::Delivery>,
+    metrics: Arc<metrics::Metrics>,
+    admin_tokens: admin::Tokens,
+    refusal_sampler: Vec<ingest::Sampler>,
 }
 
 impl Gateway {
-    /// Assembles a gateway.
+    /// Assembles a gateway with metrics of its own (the store's commits are not observed:
+    /// use [`Gateway::with_metrics`] with metrics given to the store at open for that).
     pub fn new(config: Config, store: Store) -> Gateway {
+        let metrics = Arc::new(metrics::Metrics::for_config(&config));
+        Gateway::with_metrics(config, store, metrics)
+    }
+
+    /// Assembles a gateway around `metrics` (whose commit observer the store was opened
+    /// with).
+    pub fn with_metrics(config: Config, store: Store, metrics: Arc<metrics::Metrics>) -> Gateway {
         let issuers = config
             .sources
             .iter()
@@ -56,11 +70,26 @@ impl Gateway {
             })
             .collect::<Vec<_>>();
         Gateway {
-            keys: keys::KeyCache::new(issuers),
+            keys: keys::KeyCache::counting(issuers, metrics.key_fetches()),
+            admin_tokens: admin::Tokens::new(
+                config.admin_token.as_deref(),
+                config.admin_read_token.as_deref(),
+            ),
+            refusal_sampler: config
+                .sources
+                .iter()
+                .map(|_| ingest::Sampler::default())
+                .collect(),
             config,
             store,
             delivery: std::sync::OnceLock::new(),
+            metrics,
         }
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.metrics
     }
 
     /// The configuration.
@@ -83,6 +112,36 @@ impl Gateway {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PeerAddr(pub SocketAddr);
 
+/// Completes once `flag` holds `value` (or its sender is gone). Holds no borrow of the
+/// value afterwards, so it can sit in a `select!` beside arms that await.
+pub(crate) async fn became(flag: &mut tokio::sync::watch::Receiver<bool>, value: bool) {
+    let _ = flag.wait_for(|v| *v == value).await;
+}
+
+/// Now, Unix milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// `2026-11-22T21:25:43.072Z`: a Unix-ms time as RFC 3339 (UTC, milliseconds).
+pub fn rfc3339(ms: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) {
+        Ok(at) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            at.year(),
+            at.month() as u8,
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second(),
+            at.millisecond()
+        ),
+        Err(_) => ms.to_string(),
+    }
+}
+
+/// The providers' listener: `/health`, `/ready`, the sources' paths, and the admin API and
+/// `/metrics` unless `[admin] listen` puts those on a listener of their own.
 fn router(gateway: Arc<Gateway>) -> Router {
     let mut router = Router::new()
         .route("/health", get(ingest::health))
@@ -98,29 +157,123 @@ fn router(gateway: Arc<Gateway>) -> Router {
             ),
         );
     }
+    if gateway.config.admin_listen.is_none() {
+        router = router.merge(admin::router());
+    }
     router.fallback(ingest::not_found).with_state(gateway)
 }
 
+/// The operators' listener (`[admin] listen`).
+fn admin_router(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/health", get(ingest::health))
+        .route("/ready", get(ingest::ready))
+        .merge(admin::router())
+        .fallback(ingest::not_found)
+        .with_state(gateway)
+}
+
+/// Connections the operators' listener serves at once, apart from the providers' limit.
+const ADMIN_CONNECTIONS: usize = 256;
+
 /// Serves `gateway` on `listener` until `shutdown` completes, then drains and flushes.
+/// The admin API is served on `listener` too unless `[admin] listen` is configured; then
+/// use [`serve`] with the operators' listener.
 pub async fn run(
     listener: TcpListener,
     gateway: Arc<Gateway>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    serve(listener, None, gateway, shutdown).await
+}
+
+/// Serves the providers' `listener` and, when given, the operators' `admin` listener
+/// (`[admin] listen`), until `shutdown` completes; then drains and flushes.
+pub async fn serve(
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    gateway: Arc<Gateway>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let config = &gateway.config;
     if !config.destinations.is_empty() && !gateway.store.is_discard() {
-        let delivery =
-            delivery::Delivery::start(gateway.store.clone(), config.destinations.clone());
+        let paused = match gateway.store.paused().await {
+            Ok(paused) => paused,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read paused destinations; starting all");
+                Vec::new()
+            }
+        };
+        let delivery = delivery::Delivery::start(
+            gateway.store.clone(),
+            config.destinations.clone(),
+            &paused,
+            &gateway.metrics,
+        );
         let _ = gateway.delivery.set(delivery);
     }
-    let app = router(gateway.clone());
-    let connections = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
+    let main = accept_loop(
+        listener,
+        router(gateway.clone()),
+        config,
+        config.max_connections,
+        false,
+        &graceful,
+        stopped.clone(),
+    );
+    let operators = async {
+        if let Some(admin) = admin {
+            accept_loop(
+                admin,
+                admin_router(gateway.clone()),
+                config,
+                ADMIN_CONNECTIONS,
+                true,
+                &graceful,
+                stopped.clone(),
+            )
+            .await;
+        }
+    };
+    let summary = tokio::spawn(ingest::summaries(gateway.clone(), stopped.clone()));
+    tokio::join!(main, operators, async {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    summary.abort();
+    tracing::info!("shutting down: finishing in-flight requests");
+    if tokio::time::timeout(config.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(grace = %humantime::format_duration(config.shutdown_grace), "in-flight requests did not finish within the grace period");
+    }
+    if let Some(delivery) = gateway.delivery.get() {
+        delivery.stop(config.shutdown_grace).await;
+    }
+    gateway.store.close().await;
+    tracing::info!("store flushed; stopped");
+    Ok(())
+}
+
+/// Accepts connections on `listener` (at most `max_connections` at once) and serves `app`
+/// on each, until `stopped` turns true.
+async fn accept_loop(
+    listener: TcpListener,
+    app: Router,
+    config: &Config,
+    max_connections: usize,
+    operators: bool,
+    graceful: &GracefulShutdown,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let connections = Arc::new(tokio::sync::Semaphore::new(max_connections));
     loop {
         let permit = tokio::select! {
             permit = connections.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-            () = &mut shutdown => break,
+            () = crate::became(&mut stopped, true) => break,
         };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -132,13 +285,16 @@ pub async fn run(
                     continue;
                 }
             },
-            () = &mut shutdown => break,
+            () = crate::became(&mut stopped, true) => break,
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let service = hyper::service::service_fn(
             move |mut request: hyper::Request<hyper::body::Incoming>| {
                 request.extensions_mut().insert(PeerAddr(peer));
+                if operators {
+                    request.extensions_mut().insert(admin::AdminListener);
+                }
                 app.clone().oneshot(request.map(axum::body::Body::new))
             },
         );
@@ -155,18 +311,4 @@ pub async fn run(
             drop(permit);
         });
     }
-    drop(listener);
-    tracing::info!("shutting down: finishing in-flight requests");
-    if tokio::time::timeout(config.shutdown_grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!(grace = ?config.shutdown_grace, "in-flight requests did not finish within the grace period");
-    }
-    if let Some(delivery) = gateway.delivery.get() {
-        delivery.stop(config.shutdown_grace).await;
-    }
-    gateway.store.close().await;
-    tracing::info!("store flushed; stopped");
-    Ok(())
 }

@@ -26,12 +26,70 @@ impl DeliveryStatus {
         }
     }
 
-    pub(crate) fn parse(text: &str) -> DeliveryStatus {
-        match text {
+    /// Parses the stored spelling; anything else is `None` (a corrupt row is an error,
+    /// never taken for `pending`).
+    pub fn parse(text: &str) -> Option<DeliveryStatus> {
+        Some(match text {
+            "pending" => DeliveryStatus::Pending,
             "delivered" => DeliveryStatus::Delivered,
             "dead" => DeliveryStatus::Dead,
-            _ => DeliveryStatus::Pending,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for DeliveryStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttemptOutcome {
+    /// The destination accepted it.
+    Delivered,
+    /// It failed and will be tried again.
+    Failed,
+    /// It failed for good (attempts exhausted or a permanent refusal).
+    Dead,
+}
+
+impl AttemptOutcome {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Delivered => "delivered",
+            AttemptOutcome::Failed => "failed",
+            AttemptOutcome::Dead => "dead",
         }
+    }
+
+    /// The outcome of an attempt after which its delivery is in `next`.
+    pub fn of(next: DeliveryStatus) -> AttemptOutcome {
+        match next {
+            DeliveryStatus::Delivered => AttemptOutcome::Delivered,
+            DeliveryStatus::Pending => AttemptOutcome::Failed,
+            DeliveryStatus::Dead => AttemptOutcome::Dead,
+        }
+    }
+
+    /// Parses the stored spelling. Stores written before `failed` existed recorded a
+    /// failed attempt as `pending` (the delivery's state after it).
+    pub fn parse(text: &str) -> Option<AttemptOutcome> {
+        Some(match text {
+            "delivered" => AttemptOutcome::Delivered,
+            "failed" | "pending" => AttemptOutcome::Failed,
+            "dead" => AttemptOutcome::Dead,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for AttemptOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -105,29 +163,12 @@ pub struct AttemptRecord {
     pub duration_ms: i64,
     /// HTTP status or exit code.
     pub status_code: Option<i64>,
-    /// `delivered`, `pending` (will retry) or `dead`.
-    pub outcome: String,
+    /// What it came to.
+    pub outcome: AttemptOutcome,
     /// Up to 1 KiB of the answer.
     pub response: Option<String>,
     /// What went wrong.
     pub error: Option<String>,
-}
-
-/// Which deliveries to replay.
-#[derive(Debug, Clone, Default)]
-pub struct ReplayFilter {
-    /// One event.
-    pub event_id: Option<String>,
-    /// Events of this source.
-    pub source: Option<String>,
-    /// Topic pattern (`*` wildcard).
-    pub topic: Option<String>,
-    /// Only deliveries in this state (`pending`, `delivered`, `dead`), or `unrouted` events.
-    pub status: Option<String>,
-    /// Received at or after (Unix ms).
-    pub since_ms: Option<i64>,
-    /// Received before (Unix ms).
-    pub until_ms: Option<i64>,
 }
 
 /// Deliveries to (re)create as pending: `(event id, destination)`.
@@ -142,4 +183,30 @@ pub struct DeliveryCounts {
     pub delivered: i64,
     /// Dead.
     pub dead: i64,
+}
+
+impl DeliveryCounts {
+    /// Adds `n` deliveries in `status`.
+    pub fn add(&mut self, status: DeliveryStatus, n: i64) {
+        match status {
+            DeliveryStatus::Pending => self.pending += n,
+            DeliveryStatus::Delivered => self.delivered += n,
+            DeliveryStatus::Dead => self.dead += n,
+        }
+    }
+}
+
+/// One destination's deliveries as the store sees them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DestinationStats {
+    /// The destination's name.
+    pub destination: String,
+    /// Deliveries by state.
+    pub counts: DeliveryCounts,
+    /// Pending deliveries currently leased (being attempted, or handed to a dispatcher).
+    pub leased: i64,
+    /// Arrival time (Unix ms) of the oldest event with a pending delivery here.
+    pub oldest_pending_ms: Option<i64>,
+    /// Whether an operator paused it.
+    pub paused: bool,
 }

@@ -22,6 +22,18 @@ impl EventId {
     }
 }
 
+impl EventId {
+    /// The arrival time (Unix ms) a UUIDv7 id carries in its first 48 bits; `None` for an
+    /// id that is not one.
+    pub fn millis_of(id: &str) -> Option<i64> {
+        let hex: String = id.chars().filter(|c| *c != '-').take(12).collect();
+        if hex.len() != 12 {
+            return None;
+        }
+        i64::from_str_radix(&hex, 16).ok()
+    }
+}
+
 impl Default for EventId {
     fn default() -> Self {
         Self::new()
@@ -78,6 +90,11 @@ impl NewEvent {
                 tenant: self.tenant.clone(),
                 received_at_ms: self.received_at_ms,
                 size: self.body.len() as i64,
+                status: if self.destinations.is_empty() {
+                    EventStatus::Unrouted
+                } else {
+                    EventStatus::Pending
+                },
             },
             provider_timestamp: self.provider_timestamp.clone(),
             method: self.method.clone(),
@@ -151,6 +168,51 @@ pub struct EventSummary {
     pub received_at_ms: i64,
     /// Body size in bytes.
     pub size: i64,
+    /// Where its deliveries stand, summed up.
+    pub status: EventStatus,
+}
+
+/// An event's deliveries summed up: the worst state of any of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventStatus {
+    /// No route chose a destination for it.
+    Unrouted,
+    /// A delivery is waiting for (another) attempt.
+    Pending,
+    /// A delivery is dead (and none is pending).
+    Dead,
+    /// Every delivery succeeded.
+    Delivered,
+}
+
+impl EventStatus {
+    /// The stable spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventStatus::Unrouted => "unrouted",
+            EventStatus::Pending => "pending",
+            EventStatus::Dead => "dead",
+            EventStatus::Delivered => "delivered",
+        }
+    }
+
+    /// Parses the stable spelling.
+    pub fn parse(text: &str) -> Option<EventStatus> {
+        Some(match text {
+            "unrouted" => EventStatus::Unrouted,
+            "pending" => EventStatus::Pending,
+            "dead" => EventStatus::Dead,
+            "delivered" => EventStatus::Delivered,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for EventStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A stored event in full.
@@ -176,20 +238,30 @@ pub struct EventRecord {
     pub routed: bool,
 }
 
-/// Which events to list.
+/// Which events to list or replay. Every field narrows the selection.
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
+    /// One event, by hookgate's id.
+    pub event_id: Option<String>,
     /// Only this source.
     pub source: Option<String>,
-    /// Only topics matching this SQL LIKE pattern (`*` is read as `%`).
+    /// Only topics matching this glob: `*` any run, `?` one character; everything else,
+    /// `%` and `_` included, is literal.
     pub topic: Option<String>,
+    /// Only this tenant.
+    pub tenant: Option<String>,
+    /// Only this provider event id (the dedupe key).
+    pub provider_id: Option<String>,
     /// Received at or after (Unix ms).
     pub since_ms: Option<i64>,
     /// Received before (Unix ms).
     pub until_ms: Option<i64>,
     /// Only events with a delivery in this state (`pending`, `delivered`, `dead`), or
     /// `unrouted` events.
-    pub status: Option<String>,
-    /// At most this many; default 100.
+    pub status: Option<EventStatus>,
+    /// Cursor: only events older than this id (the last id of the previous page). Ids grow
+    /// with arrival, so pages stay stable while new events arrive.
+    pub before: Option<String>,
+    /// At most this many (listing: default 100; replay: all).
     pub limit: Option<u32>,
 }

@@ -13,16 +13,22 @@
 
 mod delivery;
 mod event;
+mod refusal;
 mod sqlite;
 
 use std::path::PathBuf;
 
 pub use delivery::{
-    webhook_id, Attempt, AttemptRecord, Claimed, DeliveryCounts, DeliveryRecord, DeliveryStatus,
-    ReplayFilter, ReplayTargets,
+    webhook_id, Attempt, AttemptOutcome, AttemptRecord, Claimed, DeliveryCounts, DeliveryRecord,
+    DeliveryStatus, DestinationStats, ReplayTargets,
 };
 pub use event::{
-    EventId, EventRecord, EventSummary, Lease, ListFilter, NewDelivery, NewEvent, Stored,
+    EventId, EventRecord, EventStatus, EventSummary, Lease, ListFilter, NewDelivery, NewEvent,
+    Stored,
+};
+pub use refusal::{
+    NewRefusal, RefusalFields, RefusalFilter, RefusalRecord, REFUSALS_KEPT, REFUSAL_BODY_BYTES,
+    REFUSAL_MAX_BYTES,
 };
 
 /// Why the store could not do what was asked.
@@ -46,9 +52,19 @@ pub enum StoreError {
     },
 }
 
+/// Told of every commit of the store's writer (for metrics). Called on the writer's
+/// thread: it must be quick and never block.
+pub trait CommitObserver: Send + Sync + std::fmt::Debug {
+    /// A transaction of `writes` operations took `elapsed` (fsync included); `committed`
+    /// is false when it failed and every write of it was refused.
+    fn committed(&self, writes: usize, elapsed: std::time::Duration, committed: bool);
+}
+
 /// Store options beyond the URL.
 #[derive(Debug, Clone, Default)]
 pub struct StoreOptions {
+    /// Told of every commit.
+    pub observer: Option<std::sync::Arc<dyn CommitObserver>>,
     /// Upper bound of the database size in bytes; inserts beyond it fail as
     /// [`StoreError::Unavailable`] (the client gets 503 and retries later).
     pub max_size: Option<u64>,
@@ -209,14 +225,74 @@ impl Store {
         }
     }
 
-    /// Events matching `filter`, each with the destinations it already has (for replay).
+    /// Events matching `filter` (all unless it has a limit), oldest first, each with its
+    /// deliveries' destinations and states (for replay).
     pub async fn replay_candidates(
         &self,
-        filter: ReplayFilter,
-    ) -> Result<Vec<(EventRecord, Vec<String>)>, StoreError> {
+        filter: ListFilter,
+    ) -> Result<Vec<(EventRecord, Vec<(String, DeliveryStatus)>)>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.replay_candidates(filter).await,
             Backend::Discard => Ok(Vec::new()),
+        }
+    }
+
+    /// Every destination with deliveries, or paused: counts by state, leases, the oldest
+    /// pending event's arrival.
+    pub async fn destination_stats(
+        &self,
+        now_ms: i64,
+    ) -> Result<Vec<DestinationStats>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.destination_stats(now_ms).await,
+            Backend::Discard => Ok(Vec::new()),
+        }
+    }
+
+    /// The destinations an operator paused.
+    pub async fn paused(&self) -> Result<Vec<String>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.paused().await,
+            Backend::Discard => Ok(Vec::new()),
+        }
+    }
+
+    /// Pauses or resumes `destination` (durably: it holds across restarts). Returns whether
+    /// that changed anything.
+    pub async fn set_paused(
+        &self,
+        destination: &str,
+        paused: bool,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.set_paused(destination, paused, now_ms).await,
+            Backend::Discard => Ok(false),
+        }
+    }
+
+    /// Records a refused request without waiting (bounded: see [`REFUSALS_KEPT`]). Returns
+    /// `false` when it was dropped because the writer is busy.
+    pub fn record_refusal(&self, refusal: NewRefusal) -> bool {
+        match &self.backend {
+            Backend::Sqlite(s) => s.record_refusal(refusal),
+            Backend::Discard => false,
+        }
+    }
+
+    /// Recorded refusals matching `filter`, newest first.
+    pub async fn refusals(&self, filter: RefusalFilter) -> Result<Vec<RefusalRecord>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.refusals(filter).await,
+            Backend::Discard => Ok(Vec::new()),
+        }
+    }
+
+    /// The store's size on disk in bytes (`None` for `discard://`).
+    pub async fn size_bytes(&self) -> Result<Option<u64>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.size_bytes().await.map(Some),
+            Backend::Discard => Ok(None),
         }
     }
 

@@ -9,11 +9,12 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::delivery::{
-    webhook_id, Attempt, AttemptRecord, Claimed, DeliveryCounts, DeliveryRecord, DeliveryStatus,
-    ReplayFilter, ReplayTargets,
+    webhook_id, Attempt, AttemptOutcome, AttemptRecord, Claimed, DeliveryCounts, DeliveryRecord,
+    DeliveryStatus, DestinationStats, ReplayTargets,
 };
-use crate::event::{EventId, EventRecord, EventSummary, ListFilter, NewEvent, Stored};
-use crate::{StoreError, StoreOptions};
+use crate::event::{EventId, EventRecord, EventStatus, EventSummary, ListFilter, NewEvent, Stored};
+use crate::refusal::{NewRefusal, RefusalFields, RefusalFilter, RefusalRecord, REFUSALS_KEPT};
+use crate::{CommitObserver, StoreError, StoreOptions};
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -63,16 +64,42 @@ CREATE TABLE attempts (
 );
 CREATE INDEX attempts_delivery ON attempts(delivery_id);
 "#,
+    r#"
+CREATE TABLE refusals (
+    id           INTEGER PRIMARY KEY,
+    source       TEXT NOT NULL,
+    received_at  INTEGER NOT NULL,
+    peer         TEXT,
+    kind         TEXT NOT NULL,
+    detail       TEXT NOT NULL,
+    method       TEXT NOT NULL,
+    path         TEXT NOT NULL,
+    status       INTEGER NOT NULL,
+    headers      TEXT NOT NULL,
+    body_head    BLOB NOT NULL,
+    body_size    INTEGER NOT NULL
+);
+CREATE INDEX refusals_source ON refusals(source, id);
+CREATE TABLE destination_pauses (
+    destination  TEXT PRIMARY KEY,
+    paused_at    INTEGER NOT NULL
+);
+"#,
 ];
 
 const INSERT: &str = "INSERT INTO events (id, source, dedupe_key, topic, tenant, provider_ts, received_at, method, path, headers, body, verification, routing) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
      ON CONFLICT (source, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING";
 const FIND_DUPLICATE: &str = "SELECT id FROM events WHERE source = ?1 AND dedupe_key = ?2";
+/// A replay: the delivery is due now with its attempts reset. A pending delivery keeps its
+/// lease: it may be in flight, and only its holder may move it on (clearing the lease
+/// would let the queue claim it while it runs, and deliver it twice at once).
 const INSERT_DELIVERY: &str = "INSERT INTO deliveries (event_id, destination, webhook_id, status, attempts, next_at, updated_at) \
      VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?4) \
-     ON CONFLICT (event_id, destination) DO UPDATE SET status = 'pending', attempts = 0, next_at = ?4, \
-     lease_until = NULL, lease_owner = NULL, updated_at = ?4";
+     ON CONFLICT (event_id, destination) DO UPDATE SET \
+     lease_until = CASE WHEN status = 'pending' THEN lease_until END, \
+     lease_owner = CASE WHEN status = 'pending' THEN lease_owner END, \
+     status = 'pending', attempts = 0, next_at = ?4, updated_at = ?4";
 /// A new event's delivery; created leased when a running dispatcher takes it from memory.
 const INSERT_NEW_DELIVERY: &str = "INSERT INTO deliveries (event_id, destination, webhook_id, status, attempts, next_at, lease_until, lease_owner, updated_at) \
      VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?5, ?6, ?4)";
@@ -85,6 +112,8 @@ const RELEASE: &str = "UPDATE deliveries SET lease_until = NULL, lease_owner = N
      WHERE destination = ?1 AND status = 'pending' AND lease_owner = ?2";
 const RECORD_ATTEMPT: &str = "INSERT INTO attempts (delivery_id, started_at, duration_ms, status_code, outcome, response, error) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+const INSERT_REFUSAL: &str = "INSERT INTO refusals (source, received_at, peer, kind, detail, method, path, status, headers, body_head, body_size) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 const COMPLETE: &str = "UPDATE deliveries SET status = ?2, attempts = attempts + 1, next_at = ?3, lease_until = NULL, \
      lease_owner = NULL, last_error = ?4, updated_at = ?5 WHERE id = ?1 AND lease_owner = ?6";
 
@@ -119,6 +148,15 @@ enum Op {
         owner: String,
         reply: oneshot::Sender<Result<usize, StoreError>>,
     },
+    /// Records a refused request; nobody waits for it.
+    Refusal(Box<NewRefusal>),
+    /// Pauses or resumes a destination.
+    Pause {
+        destination: String,
+        paused: bool,
+        now_ms: i64,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
 }
 
 enum Done {
@@ -127,6 +165,8 @@ enum Done {
     Completed,
     Replayed(usize),
     Released(usize),
+    Recorded,
+    Paused(bool),
 }
 
 impl Op {
@@ -157,13 +197,12 @@ impl Op {
                     .map(Done::Claimed)
             }
             Op::Complete(attempt, _) => {
-                let outcome = attempt.next_status.as_str();
                 tx.prepare_cached(RECORD_ATTEMPT)?.execute(params![
                     attempt.delivery_id,
                     attempt.started_at_ms,
                     attempt.duration_ms,
                     attempt.status_code,
-                    outcome,
+                    AttemptOutcome::of(attempt.next_status).as_str(),
                     attempt.response,
                     attempt.error
                 ])?;
@@ -171,7 +210,7 @@ impl Op {
                 // (and was claimed again) records its attempt and nothing else.
                 tx.prepare_cached(COMPLETE)?.execute(params![
                     attempt.delivery_id,
-                    outcome,
+                    attempt.next_status.as_str(),
                     attempt.next_at_ms,
                     attempt.error,
                     attempt.started_at_ms + attempt.duration_ms,
@@ -200,6 +239,43 @@ impl Op {
                 .prepare_cached(RELEASE)?
                 .execute(params![destination, owner])
                 .map(Done::Released),
+            Op::Refusal(refusal) => {
+                let headers =
+                    serde_json::to_string(&refusal.headers).unwrap_or_else(|_| "[]".into());
+                tx.prepare_cached(INSERT_REFUSAL)?.execute(params![
+                    refusal.source,
+                    refusal.received_at_ms,
+                    refusal.peer,
+                    refusal.kind,
+                    refusal.detail,
+                    refusal.method,
+                    refusal.path,
+                    refusal.status,
+                    headers,
+                    &refusal.body_head[..],
+                    refusal.body_size,
+                ])?;
+                // The ring's bound: the newest REFUSALS_KEPT stay. Ids only grow, so this
+                // is one range delete on the primary key.
+                tx.prepare_cached("DELETE FROM refusals WHERE id <= last_insert_rowid() - ?1")?
+                    .execute([REFUSALS_KEPT])?;
+                Ok(Done::Recorded)
+            }
+            Op::Pause {
+                destination,
+                paused,
+                now_ms,
+                ..
+            } => {
+                let changed = if *paused {
+                    tx.prepare_cached("INSERT INTO destination_pauses (destination, paused_at) VALUES (?1, ?2) ON CONFLICT (destination) DO NOTHING")?
+                        .execute(params![destination, now_ms])?
+                } else {
+                    tx.prepare_cached("DELETE FROM destination_pauses WHERE destination = ?1")?
+                        .execute([destination])?
+                };
+                Ok(Done::Paused(changed > 0))
+            }
         }
     }
 
@@ -209,7 +285,7 @@ impl Op {
     /// made again, which at-least-once allows. Those commits skip the fsync; the next durable
     /// commit's fsync covers them, as WAL frames are written in order.
     fn must_survive_a_crash(&self) -> bool {
-        matches!(self, Op::Insert(..) | Op::Replay(..))
+        matches!(self, Op::Insert(..) | Op::Replay(..) | Op::Pause { .. })
     }
 
     fn answer(self, done: Result<Done, StoreError>) {
@@ -219,6 +295,8 @@ impl Op {
             (Op::Complete(_, reply), Ok(Done::Completed)) => drop(reply.send(Ok(()))),
             (Op::Replay(_, _, reply), Ok(Done::Replayed(n))) => drop(reply.send(Ok(n))),
             (Op::Release { reply, .. }, Ok(Done::Released(n))) => drop(reply.send(Ok(n))),
+            (Op::Refusal(_), Ok(Done::Recorded)) => {}
+            (Op::Pause { reply, .. }, Ok(Done::Paused(changed))) => drop(reply.send(Ok(changed))),
             (op, Err(e)) => op.fail(e),
             (op, Ok(_)) => op.fail(StoreError::Unavailable(
                 "internal: mismatched write result".into(),
@@ -233,6 +311,10 @@ impl Op {
             Op::Complete(_, reply) => drop(reply.send(Err(e))),
             Op::Replay(_, _, reply) => drop(reply.send(Err(e))),
             Op::Release { reply, .. } => drop(reply.send(Err(e))),
+            Op::Refusal(refusal) => {
+                tracing::debug!(source = %refusal.source, error = %e, "refused request not recorded")
+            }
+            Op::Pause { reply, .. } => drop(reply.send(Err(e))),
         }
     }
 }
@@ -295,9 +377,10 @@ impl SqliteStore {
         let reader = open_connection(&path, options).map_err(|e| fail(e.to_string()))?;
         let (tx, rx) = mpsc::channel(16 * 1024);
         let max_batch = options.max_batch.unwrap_or(1024).max(1);
+        let observer = options.observer.clone();
         std::thread::Builder::new()
             .name("hookgate-store-writer".into())
-            .spawn(move || write_loop(writer_conn, rx, max_batch))
+            .spawn(move || write_loop(writer_conn, rx, max_batch, observer))
             .map_err(|e| fail(format!("cannot start writer thread: {e}")))?;
         Ok(SqliteStore {
             path: Arc::new(path),
@@ -412,13 +495,12 @@ impl SqliteStore {
             )?;
             let found: Vec<(i64, DeliveryRecord)> = rows
                 .query_map([&event_id], |r| {
-                    let status: String = r.get(3)?;
                     Ok((
                         r.get(0)?,
                         DeliveryRecord {
                             destination: r.get(1)?,
                             webhook_id: r.get(2)?,
-                            status: DeliveryStatus::parse(&status),
+                            status: delivery_status(r, 3)?,
                             attempts: r.get(4)?,
                             next_at_ms: r.get(5)?,
                             last_error: r.get(6)?,
@@ -431,11 +513,13 @@ impl SqliteStore {
             for (id, mut record) in found {
                 record.history = history
                     .query_map([id], |r| {
+                        let outcome: String = r.get(3)?;
                         Ok(AttemptRecord {
                             started_at_ms: r.get(0)?,
                             duration_ms: r.get(1)?,
                             status_code: r.get(2)?,
-                            outcome: r.get(3)?,
+                            outcome: AttemptOutcome::parse(&outcome)
+                                .ok_or_else(|| corrupt(3, format!("unknown attempt outcome `{outcome}`")))?,
                             response: r.get(4)?,
                             error: r.get(5)?,
                         })
@@ -453,52 +537,182 @@ impl SqliteStore {
             let mut counts = DeliveryCounts::default();
             let mut statement =
                 conn.prepare_cached("SELECT status, count(*) FROM deliveries GROUP BY status")?;
-            for row in
-                statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
-            {
+            let rows =
+                statement.query_map([], |r| Ok((delivery_status(r, 0)?, r.get::<_, i64>(1)?)))?;
+            for row in rows {
                 let (status, n) = row?;
-                match DeliveryStatus::parse(&status) {
-                    DeliveryStatus::Pending => counts.pending = n,
-                    DeliveryStatus::Delivered => counts.delivered = n,
-                    DeliveryStatus::Dead => counts.dead = n,
-                }
+                counts.add(status, n);
             }
             Ok(counts)
         })
         .await
     }
 
-    /// Events matching `filter` with the destinations they already have.
+    /// Per destination: counts by state (the `deliveries_due` index, no table reads), and
+    /// for the pending ones the leases and the oldest event (ids carry arrival times).
+    pub(crate) async fn destination_stats(
+        &self,
+        now_ms: i64,
+    ) -> Result<Vec<DestinationStats>, StoreError> {
+        self.read(move |conn| {
+            let mut out: Vec<DestinationStats> = Vec::new();
+            let mut counts = conn.prepare_cached(
+                "SELECT destination, status, count(*) FROM deliveries GROUP BY destination, status ORDER BY destination",
+            )?;
+            let rows = counts.query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, delivery_status(r, 1)?, r.get::<_, i64>(2)?))
+            })?;
+            for row in rows {
+                let (destination, status, n) = row?;
+                if out.last().is_none_or(|s| s.destination != destination) {
+                    out.push(DestinationStats {
+                        destination,
+                        ..Default::default()
+                    });
+                }
+                if let Some(last) = out.last_mut() {
+                    last.counts.add(status, n);
+                }
+            }
+            let mut pending = conn.prepare_cached(
+                "SELECT count(*) FILTER (WHERE lease_until > ?2), min(event_id) FROM deliveries \
+                 WHERE destination = ?1 AND status = 'pending'",
+            )?;
+            for stats in out.iter_mut().filter(|s| s.counts.pending > 0) {
+                let (leased, oldest): (i64, Option<String>) = pending
+                    .query_row(params![stats.destination, now_ms], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                stats.leased = leased;
+                stats.oldest_pending_ms = oldest.as_deref().and_then(EventId::millis_of);
+            }
+            let mut paused = conn.prepare_cached("SELECT destination FROM destination_pauses")?;
+            for name in paused.query_map([], |r| r.get::<_, String>(0))? {
+                let name = name?;
+                match out.iter_mut().find(|s| s.destination == name) {
+                    Some(stats) => stats.paused = true,
+                    None => out.push(DestinationStats {
+                        destination: name,
+                        paused: true,
+                        ..Default::default()
+                    }),
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    pub(crate) async fn paused(&self) -> Result<Vec<String>, StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT destination FROM destination_pauses ORDER BY destination")?
+                .query_map([], |r| r.get(0))?
+                .collect()
+        })
+        .await
+    }
+
+    pub(crate) async fn set_paused(
+        &self,
+        destination: &str,
+        paused: bool,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let op = Op::Pause {
+            destination: destination.to_owned(),
+            paused,
+            now_ms,
+            reply,
+        };
+        self.submit(op, answer).await
+    }
+
+    /// Queues a refused request for the writer without waiting; `false` when the writer's
+    /// queue is full (the refusal is dropped rather than slowing ingest down).
+    pub(crate) fn record_refusal(&self, refusal: NewRefusal) -> bool {
+        self.writer
+            .try_send(Message::Op(Op::Refusal(Box::new(refusal.bounded()))))
+            .is_ok()
+    }
+
+    pub(crate) async fn refusals(
+        &self,
+        filter: RefusalFilter,
+    ) -> Result<Vec<RefusalRecord>, StoreError> {
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT id, source, received_at, peer, kind, detail, method, path, status, headers, body_head, body_size \
+                 FROM refusals WHERE (?1 IS NULL OR source = ?1) AND (?2 IS NULL OR kind = ?2) \
+                 AND (?3 IS NULL OR received_at >= ?3) AND (?4 IS NULL OR received_at < ?4) \
+                 AND (?5 IS NULL OR id < ?5) ORDER BY id DESC LIMIT ?6",
+            )?;
+            let rows = statement.query_map(
+                params![
+                    filter.source,
+                    filter.kind,
+                    filter.since_ms,
+                    filter.until_ms,
+                    filter.before,
+                    filter.limit.unwrap_or(100)
+                ],
+                |r| {
+                    let headers: String = r.get(9)?;
+                    Ok(RefusalRecord {
+                        id: r.get(0)?,
+                        request: RefusalFields {
+                            source: r.get(1)?,
+                            received_at_ms: r.get(2)?,
+                            peer: r.get(3)?,
+                            kind: r.get(4)?,
+                            detail: r.get(5)?,
+                            method: r.get(6)?,
+                            path: r.get(7)?,
+                            status: r.get(8)?,
+                            headers: serde_json::from_str(&headers)
+                                .map_err(|e| corrupt(9, format!("headers: {e}")))?,
+                            body_head: bytes::Bytes::from(r.get::<_, Vec<u8>>(10)?),
+                            body_size: r.get(11)?,
+                        },
+                    })
+                },
+            )?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// Bytes the database file takes (pages in use and free).
+    pub(crate) async fn size_bytes(&self) -> Result<u64, StoreError> {
+        self.read(|conn| {
+            let pages: i64 = conn.pragma_query_value(None, "page_count", |r| r.get(0))?;
+            let size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+            Ok((pages * size).max(0) as u64)
+        })
+        .await
+    }
+
+    /// Events matching `filter` (all of them unless it has a limit), oldest first, each
+    /// with its deliveries' destinations and states.
     pub(crate) async fn replay_candidates(
         &self,
-        filter: ReplayFilter,
-    ) -> Result<Vec<(EventRecord, Vec<String>)>, StoreError> {
+        filter: ListFilter,
+    ) -> Result<Vec<(EventRecord, Vec<(String, DeliveryStatus)>)>, StoreError> {
         self.read(move |conn| {
-            let topic = filter.topic.map(|t| t.replace('*', "%"));
-            let mut statement = conn.prepare(&format!(
-                "{GET_EVENT} WHERE (?1 IS NULL OR id = ?1) AND (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR topic LIKE ?3) \
-                 AND (?4 IS NULL OR id >= ?4) AND (?5 IS NULL OR id < ?5) \
-                 AND (?6 IS NULL OR (?6 = 'unrouted' AND routing = 'unrouted') \
-                      OR EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.status = ?6)) ORDER BY id"
-            ))?;
+            let (clause, values) = where_clause(&filter);
+            let limit = filter.limit.map(i64::from).unwrap_or(-1);
+            let mut statement =
+                conn.prepare(&format!("{GET_EVENT} WHERE {clause} ORDER BY id LIMIT {limit}"))?;
             let events: Vec<EventRecord> = statement
-                .query_map(
-                    params![
-                        filter.event_id,
-                        filter.source,
-                        topic,
-                        filter.since_ms.map(EventId::lowest_at),
-                        filter.until_ms.map(EventId::lowest_at),
-                        filter.status
-                    ],
-                    record_from_row,
-                )?
+                .query_map(rusqlite::params_from_iter(values), record_from_row)?
                 .collect::<rusqlite::Result<_>>()?;
-            let mut destinations = conn.prepare_cached("SELECT destination FROM deliveries WHERE event_id = ?1 ORDER BY destination")?;
+            let mut destinations = conn.prepare_cached(
+                "SELECT destination, status FROM deliveries WHERE event_id = ?1 ORDER BY destination",
+            )?;
             let mut out = Vec::with_capacity(events.len());
             for event in events {
-                let names = destinations.query_map([&event.summary.id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-                out.push((event, names));
+                let found = destinations
+                    .query_map([&event.summary.id], |r| Ok((r.get(0)?, delivery_status(r, 1)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                out.push((event, found));
             }
             Ok(out)
         })
@@ -537,26 +751,13 @@ impl SqliteStore {
 
     pub(crate) async fn list(&self, filter: ListFilter) -> Result<Vec<EventSummary>, StoreError> {
         self.read(move |conn| {
-            let mut statement = conn.prepare_cached(
-                "SELECT id, source, dedupe_key, topic, tenant, received_at, length(body) FROM events \
-                 WHERE (?1 IS NULL OR source = ?1) AND (?2 IS NULL OR topic LIKE ?2) \
-                 AND (?3 IS NULL OR id >= ?3) AND (?4 IS NULL OR id < ?4) \
-                 AND (?6 IS NULL OR (?6 = 'unrouted' AND routing = 'unrouted') \
-                      OR EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.status = ?6)) \
-                 ORDER BY id DESC LIMIT ?5",
-            )?;
-            let topic = filter.topic.map(|t| t.replace('*', "%"));
-            let rows = statement.query_map(
-                params![
-                    filter.source,
-                    topic,
-                    filter.since_ms.map(EventId::lowest_at),
-                    filter.until_ms.map(EventId::lowest_at),
-                    filter.limit.unwrap_or(100),
-                    filter.status
-                ],
-                summary_from_row,
-            )?;
+            let (clause, mut values) = where_clause(&filter);
+            values.push(i64::from(filter.limit.unwrap_or(100)).into());
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {SUMMARY_COLUMNS} FROM events WHERE {clause} ORDER BY id DESC LIMIT ?{}",
+                values.len()
+            ))?;
+            let rows = statement.query_map(rusqlite::params_from_iter(values), summary_from_row)?;
             rows.collect()
         })
         .await
@@ -578,24 +779,111 @@ impl SqliteStore {
     }
 }
 
-const GET_EVENT: &str = "SELECT id, source, dedupe_key, topic, tenant, received_at, length(body), provider_ts, method, path, headers, body, verification, routing FROM events";
+/// A row the store wrote that it cannot read back: corruption, or a newer binary's data.
+fn corrupt(column: usize, what: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, what.into())
+}
+
+fn delivery_status(row: &rusqlite::Row<'_>, column: usize) -> rusqlite::Result<DeliveryStatus> {
+    let text: String = row.get(column)?;
+    DeliveryStatus::parse(&text)
+        .ok_or_else(|| corrupt(column, format!("unknown delivery status `{text}`")))
+}
+
+/// A topic glob (`*`, `?`, the routes' meaning) as an SQLite GLOB pattern: the same two
+/// wildcards, and `[` made literal (GLOB would read it as a character class).
+fn sqlite_glob(glob: &str) -> String {
+    glob.replace('[', "[[]")
+}
+
+/// The `WHERE` clause of a [`ListFilter`] and its parameters (`?1`, `?2`, … in order).
+fn where_clause(filter: &ListFilter) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    let mut terms: Vec<String> = Vec::new();
+    let mut values: Vec<Value> = Vec::new();
+    let mut term = |sql: &str, value: Value| {
+        values.push(value);
+        terms.push(sql.replace('?', &format!("?{}", values.len())));
+    };
+    if let Some(id) = &filter.event_id {
+        term("id = ?", id.clone().into());
+    }
+    if let Some(source) = &filter.source {
+        term("source = ?", source.clone().into());
+    }
+    if let Some(topic) = &filter.topic {
+        term("topic GLOB ?", sqlite_glob(topic).into());
+    }
+    if let Some(tenant) = &filter.tenant {
+        term("tenant = ?", tenant.clone().into());
+    }
+    if let Some(provider_id) = &filter.provider_id {
+        term("dedupe_key = ?", provider_id.clone().into());
+    }
+    if let Some(ms) = filter.since_ms {
+        term("id >= ?", EventId::lowest_at(ms).into());
+    }
+    if let Some(ms) = filter.until_ms {
+        term("id < ?", EventId::lowest_at(ms).into());
+    }
+    if let Some(before) = &filter.before {
+        term("id < ?", before.clone().into());
+    }
+    match filter.status {
+        Some(EventStatus::Unrouted) => terms.push("routing = 'unrouted'".into()),
+        Some(status) => term(
+            "EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.status = ?)",
+            status.as_str().to_owned().into(),
+        ),
+        None => {}
+    }
+    if terms.is_empty() {
+        terms.push("1".into());
+    }
+    (terms.join(" AND "), values)
+}
+
+/// The summed-up state ([`EventStatus`]): pending while any delivery still is, else dead
+/// if any died, else delivered.
+macro_rules! event_status {
+    () => {
+        "CASE WHEN routing = 'unrouted' THEN 'unrouted' \
+         WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.status = 'pending') THEN 'pending' \
+         WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.status = 'dead') THEN 'dead' \
+         ELSE 'delivered' END"
+    };
+}
+
+const SUMMARY_COLUMNS: &str = concat!(
+    "id, source, dedupe_key, topic, tenant, received_at, length(body), ",
+    event_status!()
+);
+
+const GET_EVENT: &str = concat!(
+    "SELECT id, source, dedupe_key, topic, tenant, received_at, length(body), ",
+    event_status!(),
+    ", provider_ts, method, path, headers, body, verification, routing FROM events"
+);
 
 fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EventRecord> {
-    let headers: String = row.get(10)?;
-    let verification: String = row.get(12)?;
+    let headers: String = row.get(11)?;
+    let verification: String = row.get(13)?;
     Ok(EventRecord {
         summary: summary_from_row(row)?,
-        provider_timestamp: row.get(7)?,
-        method: row.get(8)?,
-        path: row.get(9)?,
-        headers: serde_json::from_str(&headers).unwrap_or_default(),
-        body: bytes::Bytes::from(row.get::<_, Vec<u8>>(11)?),
-        verification: serde_json::from_str(&verification).unwrap_or_default(),
-        routed: row.get::<_, String>(13)? == "routed",
+        provider_timestamp: row.get(8)?,
+        method: row.get(9)?,
+        path: row.get(10)?,
+        headers: serde_json::from_str(&headers)
+            .map_err(|e| corrupt(11, format!("headers: {e}")))?,
+        body: bytes::Bytes::from(row.get::<_, Vec<u8>>(12)?),
+        verification: serde_json::from_str(&verification)
+            .map_err(|e| corrupt(13, format!("verification: {e}")))?,
+        routed: row.get::<_, String>(14)? == "routed",
     })
 }
 
 fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EventSummary> {
+    let status: String = row.get(7)?;
     Ok(EventSummary {
         id: row.get(0)?,
         source: row.get(1)?,
@@ -604,6 +892,8 @@ fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EventSummary> {
         tenant: row.get(4)?,
         received_at_ms: row.get(5)?,
         size: row.get(6)?,
+        status: EventStatus::parse(&status)
+            .ok_or_else(|| corrupt(7, format!("unknown event status `{status}`")))?,
     })
 }
 
@@ -665,7 +955,12 @@ fn insert_event(tx: &rusqlite::Transaction<'_>, prepared: &Prepared) -> rusqlite
     })
 }
 
-fn write_loop(mut conn: Connection, mut queue: mpsc::Receiver<Message>, max_batch: usize) {
+fn write_loop(
+    mut conn: Connection,
+    mut queue: mpsc::Receiver<Message>,
+    max_batch: usize,
+    observer: Option<Arc<dyn CommitObserver>>,
+) {
     let mut batch: Vec<Op> = Vec::with_capacity(max_batch);
     let mut synchronous = Synchronous::Full;
     while let Some(first) = queue.blocking_recv() {
@@ -706,7 +1001,12 @@ fn write_loop(mut conn: Connection, mut queue: mpsc::Receiver<Message>, max_batc
                 }
             }
             if !batch.is_empty() {
-                commit(&mut conn, &mut batch);
+                let writes = batch.len();
+                let started = std::time::Instant::now();
+                let committed = commit(&mut conn, &mut batch);
+                if let Some(observer) = &observer {
+                    observer.committed(writes, started.elapsed(), committed);
+                }
             }
         }
         if let Some(done) = close {
@@ -739,7 +1039,8 @@ impl Synchronous {
     }
 }
 
-fn commit(conn: &mut Connection, batch: &mut Vec<Op>) {
+/// Runs and commits `batch`, answering every op; whether the commit succeeded.
+fn commit(conn: &mut Connection, batch: &mut Vec<Op>) -> bool {
     let result = (|| -> rusqlite::Result<Vec<Done>> {
         let tx = conn.transaction()?;
         let done = batch
@@ -754,6 +1055,7 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Op>) {
             for (op, done) in batch.drain(..).zip(done) {
                 op.answer(Ok(done));
             }
+            true
         }
         Err(e) => {
             tracing::error!(error = %e, writes = batch.len(), "store commit failed; every write of the batch is refused");
@@ -761,6 +1063,7 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Op>) {
             for op in batch.drain(..) {
                 op.fail(StoreError::Unavailable(reason.clone()));
             }
+            false
         }
     }
 }
@@ -1005,8 +1308,8 @@ mod tests {
             (DeliveryStatus::Pending, 0, webhook_id(&id.0, "a"))
         );
         let unrouted = store
-            .replay_candidates(ReplayFilter {
-                status: Some("unrouted".into()),
+            .replay_candidates(ListFilter {
+                status: Some(EventStatus::Unrouted),
                 ..Default::default()
             })
             .await
@@ -1105,5 +1408,255 @@ mod tests {
         assert_eq!(store.release("a", "w2").await.unwrap(), 0);
         let now_due = store.claim("a", 10, 3_001, 500, "w3").await.unwrap();
         assert_eq!(now_due[0].delivery_id, deliveries[0]);
+    }
+
+    #[tokio::test]
+    async fn listings_filter_by_glob_tenant_provider_id_and_page_by_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("f.db"), &StoreOptions::default()).unwrap();
+        let mut ids = Vec::new();
+        for (i, topic) in [
+            "orders/created",
+            "orders/paid",
+            "ord%rs/x",
+            "Orders/created",
+            "ord_rs/y",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let mut e = event("s", Some(&format!("p{i}")), 5);
+            e.topic = Some((*topic).into());
+            e.tenant = Some(if i % 2 == 0 { "t-even" } else { "t-odd" }.into());
+            let Stored::New { id, .. } = store.insert(e).await.unwrap() else {
+                panic!()
+            };
+            ids.push(id.0);
+        }
+        let topics = |glob: &str| {
+            let store = store.clone();
+            let glob = glob.to_owned();
+            async move {
+                let mut found: Vec<String> = store
+                    .list(ListFilter {
+                        topic: Some(glob),
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|e| e.topic.unwrap())
+                    .collect();
+                found.sort();
+                found
+            }
+        };
+        // The routes' glob meaning: case-sensitive, `%` and `_` literal.
+        assert_eq!(topics("orders/*").await, ["orders/created", "orders/paid"]);
+        assert_eq!(topics("ord%rs/*").await, ["ord%rs/x"]);
+        assert_eq!(topics("ord?rs/?").await, ["ord%rs/x", "ord_rs/y"]);
+        assert_eq!(
+            topics("*created").await,
+            ["Orders/created", "orders/created"]
+        );
+        let by_tenant = store
+            .list(ListFilter {
+                tenant: Some("t-odd".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(by_tenant.len(), 2);
+        let by_provider = store
+            .list(ListFilter {
+                provider_id: Some("p3".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(by_provider.len(), 1);
+        assert_eq!(by_provider[0].id, ids[3]);
+        assert_eq!(by_provider[0].status, EventStatus::Unrouted);
+        // Pages of two, newest first, each starting below the previous page's last id.
+        let mut seen = Vec::new();
+        let mut before = None;
+        loop {
+            let page = store
+                .list(ListFilter {
+                    before: before.clone(),
+                    limit: Some(2),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            if page.is_empty() {
+                break;
+            }
+            before = page.last().map(|e| e.id.clone());
+            seen.extend(page.into_iter().map(|e| e.id));
+        }
+        let mut newest_first = ids.clone();
+        newest_first.reverse();
+        assert_eq!(seen, newest_first);
+    }
+
+    #[tokio::test]
+    async fn refusals_are_a_bounded_ring_listed_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("r.db"), &StoreOptions::default()).unwrap();
+        let refusal = |i: i64| NewRefusal {
+            source: if i % 2 == 0 { "a" } else { "b" }.into(),
+            received_at_ms: 1_000 + i,
+            peer: Some("127.0.0.1:5000".into()),
+            kind: "bad_signature".into(),
+            detail: format!("refusal {i}"),
+            method: "POST".into(),
+            path: "/h".into(),
+            status: 401,
+            headers: vec![("x-signature".into(), "[redacted]".into())],
+            body_head: bytes::Bytes::from_static(b"{}"),
+            body_size: 2,
+        };
+        let total = REFUSALS_KEPT + 300;
+        for i in 0..total {
+            while !store.record_refusal(refusal(i)) {
+                tokio::task::yield_now().await;
+            }
+        }
+        // A write through the same queue commits after every refusal queued before it.
+        store.set_paused("x", true, 1).await.unwrap();
+        let count: i64 = store
+            .read(|c| c.query_row("SELECT count(*) FROM refusals", [], |r| r.get(0)))
+            .await
+            .unwrap();
+        assert_eq!(count, REFUSALS_KEPT);
+        let newest = store
+            .refusals(RefusalFilter {
+                source: Some("b".into()),
+                limit: Some(3),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(newest.len(), 3);
+        assert_eq!(newest[0].request.detail, format!("refusal {}", total - 1));
+        assert!(newest[0].id > newest[1].id);
+        let next = store
+            .refusals(RefusalFilter {
+                source: Some("b".into()),
+                before: Some(newest[2].id),
+                limit: Some(1),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(next[0].request.detail, format!("refusal {}", total - 7));
+        assert_eq!(next[0].request.headers, refusal(0).headers);
+    }
+
+    #[tokio::test]
+    async fn pauses_hold_and_stats_count_by_destination() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        let store = SqliteStore::open(path.clone(), &StoreOptions::default()).unwrap();
+        assert!(store.set_paused("a", true, 5).await.unwrap());
+        assert!(!store.set_paused("a", true, 6).await.unwrap());
+        let mut e = event("s", Some("e1"), 3);
+        e.received_at_ms = 1_000;
+        e.id = EventId(uuid::Uuid::from_u128(1_000u128 << 80).to_string());
+        e.destinations = vec![
+            NewDelivery::queued("a"),
+            NewDelivery {
+                destination: "b".into(),
+                lease: Some(crate::Lease {
+                    owner: "w".into(),
+                    until_ms: 9_000,
+                }),
+            },
+        ];
+        store.insert(e).await.unwrap();
+        let stats = store.destination_stats(2_000).await.unwrap();
+        let a = stats.iter().find(|s| s.destination == "a").unwrap();
+        let b = stats.iter().find(|s| s.destination == "b").unwrap();
+        assert!(a.paused && !b.paused);
+        assert_eq!(
+            (a.counts.pending, a.leased, a.oldest_pending_ms),
+            (1, 0, Some(1_000))
+        );
+        assert_eq!((b.counts.pending, b.leased), (1, 1));
+        store.close().await;
+        let reopened = SqliteStore::open(path, &StoreOptions::default()).unwrap();
+        assert_eq!(reopened.paused().await.unwrap(), ["a"]);
+        assert!(reopened.set_paused("a", false, 7).await.unwrap());
+        assert!(reopened.paused().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_replayed_pending_delivery_keeps_its_lease_and_failed_attempts_read_as_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("k.db"), &StoreOptions::default()).unwrap();
+        let mut e = event("s", Some("e1"), 3);
+        e.destinations = vec![NewDelivery::queued("a")];
+        let Stored::New { id, .. } = store.insert(e).await.unwrap() else {
+            panic!()
+        };
+        let claimed = store.claim("a", 1, 1_000, 10_000, "w1").await.unwrap();
+        store
+            .complete(Attempt {
+                delivery_id: claimed[0].delivery_id,
+                owner: "w1".into(),
+                started_at_ms: 1_000,
+                duration_ms: 1,
+                status_code: Some(500),
+                next_status: DeliveryStatus::Pending,
+                next_at_ms: 50_000,
+                response: None,
+                error: Some("HTTP 500".into()),
+            })
+            .await
+            .unwrap();
+        let history = &store.deliveries(id.0.clone()).await.unwrap()[0].history;
+        assert_eq!(history[0].outcome, AttemptOutcome::Failed);
+        // In flight again, then replayed: due now, but still leased to its holder.
+        let claimed = store.claim("a", 1, 60_000, 10_000, "w2").await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        store
+            .replay(vec![(id.0.clone(), "a".into())], 61_000)
+            .await
+            .unwrap();
+        assert!(store
+            .claim("a", 1, 61_000, 10_000, "w3")
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            store
+                .claim("a", 1, 70_000, 10_000, "w3")
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_status_in_the_database_is_an_error_not_pending() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("u.db");
+        let store = SqliteStore::open(path.clone(), &StoreOptions::default()).unwrap();
+        let mut e = event("s", Some("e1"), 3);
+        e.destinations = vec![NewDelivery::queued("a")];
+        let Stored::New { id, .. } = store.insert(e).await.unwrap() else {
+            panic!()
+        };
+        let conn = Connection::open(&path).unwrap();
+        conn.execute("UPDATE deliveries SET status = 'bogus'", [])
+            .unwrap();
+        let err = store.deliveries(id.0).await.unwrap_err();
+        assert!(
+            err.to_string().contains("unknown delivery status `bogus`"),
+            "{err}"
+        );
+        assert!(store.delivery_counts().await.is_err());
     }
 }

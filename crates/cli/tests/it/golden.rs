@@ -35,6 +35,7 @@ fn help_texts() {
         &["events"],
         &["events", "list"],
         &["events", "show"],
+        &["events", "replay"],
         &["completions"],
     ];
     for args in commands {
@@ -103,6 +104,59 @@ async fn events_list_and_show() {
             .unwrap();
         assert!(matches!(stored, hookgate_store::Stored::New { .. }));
     }
+    // A routed event whose body and topic try to drive the terminal, with a failed and a
+    // successful attempt.
+    let hostile = "019aaaae-e41a-0000-0000-000000000004";
+    store
+        .insert(hookgate_store::NewEvent {
+            id: hookgate_store::EventId(hostile.into()),
+            source: "custom".into(),
+            dedupe_key: Some("x\u{1b}]0;pwned\u{7}".into()),
+            topic: Some("orders/\u{1b}[2J".into()),
+            tenant: Some("acme".into()),
+            provider_timestamp: None,
+            received_at_ms: 1_763_800_180_000,
+            method: "POST".into(),
+            path: "/custom".into(),
+            headers: vec![("x-note".into(), "\u{1b}[31mred".into())],
+            body: b"{\"a\":\"\x1b[2J\x1b]0;title\x07\"}\n".to_vec().into(),
+            verification: serde_json::json!({"scheme": "hmac"}),
+            destinations: vec![hookgate_store::NewDelivery::queued("orders")],
+        })
+        .await
+        .unwrap();
+    for (at, status, next) in [
+        (
+            1_763_800_181_000i64,
+            hookgate_store::DeliveryStatus::Pending,
+            Some(503),
+        ),
+        (
+            1_763_800_190_000,
+            hookgate_store::DeliveryStatus::Delivered,
+            Some(204),
+        ),
+    ] {
+        let claimed = store
+            .claim("orders", 1, at, 30_000, "golden")
+            .await
+            .unwrap();
+        store
+            .complete(hookgate_store::Attempt {
+                delivery_id: claimed[0].delivery_id,
+                owner: "golden".into(),
+                started_at_ms: at,
+                duration_ms: 12,
+                status_code: next,
+                next_status: status,
+                next_at_ms: at + 5_000,
+                response: None,
+                error: (status != hookgate_store::DeliveryStatus::Delivered)
+                    .then(|| "HTTP 503".to_owned()),
+            })
+            .await
+            .unwrap();
+    }
     store.close().await;
     let run = |args: &[&str]| {
         let out = hookgate()
@@ -133,6 +187,23 @@ async fn events_list_and_show() {
     check(
         "events-show",
         &run(&["events", "show", "019aaaac-2600-0000-0000-000000000001"]),
+    );
+    let shown = run(&["events", "show", hostile]);
+    assert!(
+        !shown.contains('\u{1b}') && !shown.contains('\u{7}'),
+        "{shown}"
+    );
+    check("events-show-deliveries", &shown);
+    check(
+        "events-show-by-provider-id",
+        &run(&[
+            "events",
+            "show",
+            "--source",
+            "stripe",
+            "--provider-id",
+            "evt_1",
+        ]),
     );
     check(
         "events-show-binary-json",

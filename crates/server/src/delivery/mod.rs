@@ -259,12 +259,13 @@ pub struct Delivery {
     finished: Arc<tokio::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
-/// What ingest needs to reach one dispatcher.
+/// What ingest and the admin API need to reach one dispatcher.
 #[derive(Debug)]
 struct Handle {
     wake: Arc<Notify>,
     handover: mpsc::Sender<Handover>,
     lease: Duration,
+    paused: watch::Sender<bool>,
 }
 
 /// A delivery committed leased to its dispatcher, with its event in memory.
@@ -326,8 +327,13 @@ impl Reservation {
 }
 
 impl Delivery {
-    /// Starts one dispatcher per destination.
-    pub fn start(store: Store, destinations: Vec<Arc<Destination>>) -> Delivery {
+    /// Starts one dispatcher per destination; those named in `paused` start paused.
+    pub fn start(
+        store: Store,
+        destinations: Vec<Arc<Destination>>,
+        paused: &[String],
+        metrics: &crate::metrics::Metrics,
+    ) -> Delivery {
         let (stop, stopped) = watch::channel(false);
         let owner: Arc<str> = format!("{}-{}", std::process::id(), uuid_like()).into();
         let mut dispatchers = HashMap::new();
@@ -339,22 +345,35 @@ impl Delivery {
             // before its lease runs out.
             let (handover, queue) = mpsc::channel((destination.concurrency * 4).clamp(64, 1024));
             let lease = destination.lease();
+            let (pause, pause_changes) = watch::channel(paused.contains(&destination.name));
             dispatchers.insert(
                 destination.name.clone(),
                 Handle {
                     wake: wake.clone(),
                     handover,
                     lease,
+                    paused: pause,
                 },
             );
+            let metrics = metrics.destination(&destination.name).unwrap_or_else(|| {
+                crate::metrics::Metrics::new(&[], std::slice::from_ref(&destination.name), false)
+                    .destination(&destination.name)
+                    .expect("a destination's metrics exist")
+            });
             let dispatcher = Dispatcher {
                 store: store.clone(),
                 permits: Arc::new(Semaphore::new(destination.concurrency)),
                 destination,
                 owner: owner.clone(),
                 in_flight: tokio::task::JoinSet::new(),
+                metrics,
             };
-            tasks.push(tokio::spawn(dispatcher.run(queue, wake, stopped.clone())));
+            tasks.push(tokio::spawn(dispatcher.run(
+                queue,
+                wake,
+                stopped.clone(),
+                pause_changes,
+            )));
         }
         Delivery {
             dispatchers: Arc::new(dispatchers),
@@ -378,7 +397,9 @@ impl Delivery {
             .into_iter()
             .map(|name| {
                 let handle = self.dispatchers.get(&name);
-                let handed = budget.as_ref().zip(handle).and_then(|(_, handle)| {
+                // A paused destination's deliveries wait in the store.
+                let running = handle.filter(|h| !*h.paused.borrow());
+                let handed = budget.as_ref().zip(running).and_then(|(_, handle)| {
                     let place = handle.handover.clone().try_reserve_owned().ok()?;
                     Some((place, now + handle.lease.as_millis() as i64))
                 });
@@ -404,6 +425,26 @@ impl Delivery {
             })
         });
         Reservation { places, event }
+    }
+
+    /// Pauses (`true`) or resumes a destination's dispatcher. Paused, it starts no attempt:
+    /// the attempts in flight finish, what was handed over goes back to the store's queue,
+    /// and new deliveries wait there. Returns whether the destination exists.
+    pub fn set_paused(&self, destination: &str, paused: bool) -> bool {
+        match self.dispatchers.get(destination) {
+            Some(handle) => {
+                handle.paused.send_replace(paused);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Tells a destination's dispatcher to look for due deliveries now (after a replay).
+    pub fn wake(&self, destination: &str) {
+        if let Some(handle) = self.dispatchers.get(destination) {
+            handle.wake.notify_one();
+        }
     }
 
     /// Stops claiming and waits (up to `grace`) for attempts in flight. Each dispatcher then
@@ -443,9 +484,7 @@ fn uuid_like() -> String {
     )
 }
 
-fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
+use crate::now_ms;
 
 /// One attempt to make.
 struct Job {
@@ -461,6 +500,7 @@ struct Dispatcher {
     owner: Arc<str>,
     permits: Arc<Semaphore>,
     in_flight: tokio::task::JoinSet<()>,
+    metrics: Arc<crate::metrics::DestinationMetrics>,
 }
 
 impl Dispatcher {
@@ -469,6 +509,7 @@ impl Dispatcher {
         mut handover: mpsc::Receiver<Handover>,
         wake: Arc<Notify>,
         mut stopped: watch::Receiver<bool>,
+        mut paused: watch::Receiver<bool>,
     ) {
         // An interval, not a sleep per loop: it fires even while hand-overs keep arriving,
         // so due retries and expired leases are never starved.
@@ -482,6 +523,17 @@ impl Dispatcher {
         loop {
             if *stopped.borrow() {
                 break;
+            }
+            if *paused.borrow_and_update() {
+                self.pause(&mut handover).await;
+                tokio::select! {
+                    () = crate::became(&mut paused, false) => {
+                        tracing::info!(destination = %self.destination.name, "resumed");
+                        queued = true;
+                        continue;
+                    }
+                    () = crate::became(&mut stopped, true) => break,
+                }
             }
             while self.in_flight.try_join_next().is_some() {}
             // A free place first, then whichever wants it: a hand-over or the queue, on equal
@@ -503,6 +555,7 @@ impl Dispatcher {
                         tracing::debug!(destination = %self.destination.name, event = %handed.event.record.summary.id, "hand-over waited too long; left to the queue");
                         continue;
                     }
+                    self.metrics.dispatched(true);
                     let job = Job {
                         delivery_id: handed.delivery_id,
                         webhook_id: hookgate_store::webhook_id(&handed.event.record.summary.id, &self.destination.name),
@@ -516,6 +569,7 @@ impl Dispatcher {
                 }
                 () = wake.notified() => queued = true,
                 _ = poll.tick() => queued = true,
+                _ = paused.changed() => {}
             }
         }
         while self.in_flight.join_next().await.is_some() {}
@@ -535,10 +589,25 @@ impl Dispatcher {
         }
     }
 
+    /// Lets the attempts in flight finish, then gives every delivery waiting in memory back
+    /// to the store's queue (their leases are released), where they wait for the resume.
+    async fn pause(&mut self, handover: &mut mpsc::Receiver<Handover>) {
+        let name = &self.destination.name;
+        tracing::info!(destination = %name, "paused: finishing attempts in flight");
+        while self.in_flight.join_next().await.is_some() {}
+        while handover.try_recv().is_ok() {}
+        match self.store.release(name, &self.owner).await {
+            Ok(n) => tracing::info!(destination = %name, returned_to_queue = n, "paused"),
+            Err(e) => {
+                tracing::warn!(destination = %name, error = %e, "cannot give up leases; they will expire")
+            }
+        }
+    }
+
     async fn permit(&self, stopped: &mut watch::Receiver<bool>) -> Option<OwnedSemaphorePermit> {
         tokio::select! {
             permit = self.permits.clone().acquire_owned() => permit.ok(),
-            _ = stopped.wait_for(|stop| *stop) => None,
+            () = crate::became(stopped, true) => None,
         }
     }
 
@@ -609,6 +678,7 @@ impl Dispatcher {
             let Some(event) = events.get(&claim.event_id).cloned() else {
                 continue;
             };
+            self.metrics.dispatched(false);
             let job = Job {
                 delivery_id: claim.delivery_id,
                 webhook_id: claim.webhook_id,
@@ -622,10 +692,11 @@ impl Dispatcher {
     }
 
     fn start(&mut self, job: Job, permit: OwnedSemaphorePermit) {
-        let (store, destination, owner) = (
+        let (store, destination, owner, metrics) = (
             self.store.clone(),
             self.destination.clone(),
             self.owner.to_string(),
+            self.metrics.clone(),
         );
         self.in_flight.spawn(async move {
             let attempt = (job.attempts + 1) as u32;
@@ -635,7 +706,8 @@ impl Dispatcher {
                 .sink
                 .deliver(&job.event.record, &job.webhook_id, attempt)
                 .await;
-            let duration_ms = started.elapsed().as_millis() as i64;
+            let took = started.elapsed();
+            let duration_ms = took.as_millis() as i64;
             // The destination's concurrency is about requests in flight: free the place
             // (and the event's memory) now, not after the attempt is recorded. The lease
             // keeps the delivery from being claimed again meanwhile.
@@ -650,9 +722,11 @@ impl Dispatcher {
                     now_ms() + delay.as_millis() as i64,
                 ),
             };
+            metrics.attempt(status, took, started_ms, outcome.error.as_deref());
+            let error = outcome.error.as_deref().unwrap_or("-");
             match status {
-                DeliveryStatus::Dead => tracing::warn!(destination = %destination.name, event = %event_id, attempt, error = ?outcome.error, "delivery dead"),
-                DeliveryStatus::Pending => tracing::info!(destination = %destination.name, event = %event_id, attempt, error = ?outcome.error, "delivery failed; will retry"),
+                DeliveryStatus::Dead => tracing::warn!(destination = %destination.name, event = %event_id, attempt, error, "delivery dead; kept for replay"),
+                DeliveryStatus::Pending => tracing::warn!(destination = %destination.name, event = %event_id, attempt, error, next_attempt = %crate::rfc3339(next_at_ms), "delivery failed; will retry"),
                 DeliveryStatus::Delivered => tracing::debug!(destination = %destination.name, event = %event_id, attempt, "delivered"),
             }
             let record = Attempt {

@@ -39,6 +39,15 @@ pub enum Sink {
 }
 
 impl Sink {
+    /// `http`, `command` or `file`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Sink::Http(_) => "http",
+            Sink::Command(_) => "command",
+            Sink::File(_) => "file",
+        }
+    }
+
     /// Delivers `event` once, as attempt number `attempt`.
     pub async fn deliver(&self, event: &EventRecord, webhook_id: &str, attempt: u32) -> Outcome {
         match self {
@@ -349,10 +358,16 @@ impl CommandSink {
                         error: None,
                     }
                 } else {
-                    let error = match code {
+                    let mut error = match code {
                         Some(c) => format!("exit code {c}"),
                         None => "killed by a signal".to_owned(),
                     };
+                    // What the program said last is usually why it failed.
+                    let tail = stderr_tail(&err);
+                    if !tail.is_empty() {
+                        error.push_str(": ");
+                        error.push_str(&tail);
+                    }
                     Outcome {
                         verdict: Verdict::Retry { after: None },
                         status_code: code,
@@ -376,6 +391,28 @@ impl CommandSink {
                 ))
             }
         }
+    }
+}
+
+/// Bytes of a failed command's stderr kept in its attempt's error.
+const STDERR_TAIL: usize = 512;
+
+/// The last [`STDERR_TAIL`] bytes of `stderr`, on one line: trimmed, line breaks as ` | `,
+/// other control characters dropped.
+fn stderr_tail(stderr: &[u8]) -> String {
+    let start = stderr.len().saturating_sub(STDERR_TAIL);
+    let text = String::from_utf8_lossy(&stderr[start..]);
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| l.chars().filter(|c| !c.is_control()).collect::<String>())
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let joined = lines.join(" | ");
+    if start > 0 {
+        format!("…{joined}")
+    } else {
+        joined
     }
 }
 

@@ -1,0 +1,583 @@
+//! Prometheus metrics: one [`Metrics`] per gateway (its own registry, no global state, so
+//! tests run several gateways in one process). The hot paths touch only handles resolved at
+//! start (a source's counters, a destination's counters): an atomic add, or a histogram's
+//! short lock, per request. Gauges that come from the store (backlog, oldest pending, dead
+//! letters, size on disk) are read when `/metrics` is scraped.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::{Registry, Unit};
+
+/// How an ingest request ended, as the `outcome` label spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// Stored and acknowledged.
+    Accepted,
+    /// Already stored; acknowledged again.
+    Duplicate,
+    /// Refused by verification or validation (the kind's stable name).
+    Refused(hookgate_verify::ErrorKind),
+    /// Body over the limit.
+    TooLarge,
+    /// The body could not be read.
+    MalformedBody,
+    /// The body did not arrive in time.
+    Timeout,
+    /// A method the source does not accept.
+    MethodNotAllowed,
+    /// The OIDC issuer's keys could not be had.
+    KeysUnavailable,
+    /// The store could not commit.
+    Unavailable,
+}
+
+/// Every refusal kind the verifier reports, so each source's series exist from the start.
+const KINDS: &[hookgate_verify::ErrorKind] = {
+    use hookgate_verify::ErrorKind::*;
+    &[
+        MissingCredential,
+        Malformed,
+        UnsupportedAlgorithm,
+        BadSignature,
+        Expired,
+        NotYetValid,
+        StaleTimestamp,
+        UntrustedIssuer,
+        KeysNotLoaded,
+        UnknownKey,
+        MissingClaim,
+        AudienceMismatch,
+        IssuerMismatch,
+        SubjectMismatch,
+        ClaimMismatch,
+        BodyHashMismatch,
+        IpDenied,
+        InvalidPayload,
+        MissingField,
+    ]
+};
+
+/// The outcomes that are not refusals by the verifier, in label spelling.
+const OTHER_OUTCOMES: &[IngestOutcome] = &[
+    IngestOutcome::Accepted,
+    IngestOutcome::Duplicate,
+    IngestOutcome::TooLarge,
+    IngestOutcome::MalformedBody,
+    IngestOutcome::Timeout,
+    IngestOutcome::MethodNotAllowed,
+    IngestOutcome::KeysUnavailable,
+    IngestOutcome::Unavailable,
+];
+
+impl IngestOutcome {
+    /// The `outcome` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IngestOutcome::Accepted => "accepted",
+            IngestOutcome::Duplicate => "duplicate",
+            IngestOutcome::Refused(kind) => kind.as_str(),
+            IngestOutcome::TooLarge => "too_large",
+            IngestOutcome::MalformedBody => "malformed_body",
+            IngestOutcome::Timeout => "timeout",
+            IngestOutcome::MethodNotAllowed => "method_not_allowed",
+            IngestOutcome::KeysUnavailable => "keys_unavailable",
+            IngestOutcome::Unavailable => "unavailable",
+        }
+    }
+
+    /// Whether the request was acknowledged (stored now or before).
+    pub fn is_acknowledged(self) -> bool {
+        matches!(self, IngestOutcome::Accepted | IngestOutcome::Duplicate)
+    }
+
+    /// Every outcome, each once.
+    pub fn all() -> impl Iterator<Item = IngestOutcome> {
+        OTHER_OUTCOMES
+            .iter()
+            .copied()
+            .chain(KINDS.iter().map(|k| IngestOutcome::Refused(*k)))
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    source: String,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabels {
+    source: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DestinationLabels {
+    destination: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    destination: String,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DispatchLabels {
+    destination: String,
+    path: &'static str,
+}
+
+/// `issuer` × `result` (`ok`, `failed`) of OIDC key fetches.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KeyFetchLabels {
+    /// The issuer URL.
+    pub issuer: String,
+    /// `ok` or `failed`.
+    pub result: &'static str,
+}
+
+/// The metrics of one gateway.
+#[derive(Debug)]
+pub struct Metrics {
+    enabled: bool,
+    key_fetches: Family<KeyFetchLabels, Counter>,
+    registry: Mutex<Registry>,
+    sources: Vec<SourceMetrics>,
+    destinations: Vec<Arc<DestinationMetrics>>,
+    store_bytes: Gauge,
+    backlog: Family<DestinationLabels, Gauge>,
+    leased: Family<DestinationLabels, Gauge>,
+    dead: Family<DestinationLabels, Gauge>,
+    oldest_pending: Family<DestinationLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    paused: Family<DestinationLabels, Gauge>,
+    commits: CommitMetrics,
+    refusals_dropped: Counter,
+}
+
+/// One source's handles, resolved at start.
+#[derive(Debug)]
+pub struct SourceMetrics {
+    /// The source's name.
+    pub name: String,
+    outcomes: Vec<(IngestOutcome, Counter)>,
+    latency: Histogram,
+}
+
+impl SourceMetrics {
+    /// Requests so far by outcome (zero ones included), for the admin API and the log.
+    pub fn counts(&self) -> Vec<(&'static str, u64)> {
+        self.outcomes
+            .iter()
+            .map(|(o, c)| (o.as_str(), c.get()))
+            .collect()
+    }
+
+    /// Requests acknowledged and refused so far.
+    pub fn totals(&self) -> (u64, u64) {
+        let mut acknowledged = 0;
+        let mut refused = 0;
+        for (outcome, counter) in &self.outcomes {
+            if outcome.is_acknowledged() {
+                acknowledged += counter.get();
+            } else {
+                refused += counter.get();
+            }
+        }
+        (acknowledged, refused)
+    }
+}
+
+/// One destination's handles, and what it last did (for the admin API).
+#[derive(Debug)]
+pub struct DestinationMetrics {
+    /// The destination's name.
+    pub name: String,
+    enabled: bool,
+    delivered: Counter,
+    failed: Counter,
+    dead: Counter,
+    handed_over: Counter,
+    queued: Counter,
+    latency: Histogram,
+    health: Mutex<Health>,
+}
+
+/// What a destination last did, in this process.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Health {
+    /// The last successful attempt (Unix ms).
+    pub last_success_ms: Option<i64>,
+    /// The last failed attempt (Unix ms) and its error.
+    pub last_error: Option<(i64, String)>,
+}
+
+impl DestinationMetrics {
+    /// Records an attempt ending with its delivery `next` (delivered, pending = failed, dead).
+    pub fn attempt(
+        &self,
+        next: hookgate_store::DeliveryStatus,
+        took: Duration,
+        at_ms: i64,
+        error: Option<&str>,
+    ) {
+        use hookgate_store::DeliveryStatus;
+        if !self.enabled {
+            return;
+        }
+        match next {
+            DeliveryStatus::Delivered => self.delivered.inc(),
+            DeliveryStatus::Pending => self.failed.inc(),
+            DeliveryStatus::Dead => self.dead.inc(),
+        };
+        self.latency.observe(took.as_secs_f64());
+        let mut health = self.health.lock().expect("health lock");
+        match (next, error) {
+            (DeliveryStatus::Delivered, _) => health.last_success_ms = Some(at_ms),
+            (_, Some(error)) => health.last_error = Some((at_ms, error.to_owned())),
+            (_, None) => health.last_error = Some((at_ms, "failed".to_owned())),
+        }
+    }
+
+    /// A delivery started from memory (`true`) or from the store's queue.
+    pub fn dispatched(&self, handed_over: bool) {
+        if !self.enabled {
+            return;
+        }
+        if handed_over {
+            self.handed_over.inc();
+        } else {
+            self.queued.inc();
+        };
+    }
+
+    /// Delivered, failed and dead attempts so far.
+    pub fn totals(&self) -> (u64, u64, u64) {
+        (self.delivered.get(), self.failed.get(), self.dead.get())
+    }
+
+    /// What it last did.
+    pub fn health(&self) -> Health {
+        self.health.lock().expect("health lock").clone()
+    }
+}
+
+/// The store writer's commits.
+#[derive(Debug, Clone)]
+struct CommitMetrics {
+    writes: Histogram,
+    seconds: Histogram,
+    failed: Counter,
+}
+
+impl hookgate_store::CommitObserver for CommitMetrics {
+    fn committed(&self, writes: usize, elapsed: Duration, committed: bool) {
+        self.writes.observe(writes as f64);
+        self.seconds.observe(elapsed.as_secs_f64());
+        if !committed {
+            self.failed.inc();
+        }
+    }
+}
+
+/// Latency buckets: 250 µs to about 16 s, doubling.
+fn seconds_buckets() -> impl Iterator<Item = f64> {
+    exponential_buckets(0.000_25, 2.0, 17)
+}
+
+impl Metrics {
+    /// Metrics for these sources and destinations. Disabled metrics record nothing (the
+    /// `/metrics` endpoint is then not served, and the admin API's counters stay at zero).
+    pub fn new(sources: &[String], destinations: &[String], enabled: bool) -> Metrics {
+        let key_fetches = Family::<KeyFetchLabels, Counter>::default();
+        let mut registry = Registry::with_prefix("hookgate");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Ingest requests by source and outcome (accepted, duplicate, each refusal kind, too_large, unavailable …)",
+            requests.clone(),
+        );
+        let ingest_seconds = Family::<SourceLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(seconds_buckets())
+        });
+        registry.register_with_unit(
+            "ingest",
+            "Time from the request's head to the answer (verification and the durable commit included)",
+            Unit::Seconds,
+            ingest_seconds.clone(),
+        );
+        let sources = sources
+            .iter()
+            .map(|name| SourceMetrics {
+                name: name.clone(),
+                outcomes: IngestOutcome::all()
+                    .map(|outcome| {
+                        let labels = RequestLabels {
+                            source: name.clone(),
+                            outcome: outcome.as_str(),
+                        };
+                        (outcome, requests.get_or_create(&labels).clone())
+                    })
+                    .collect(),
+                latency: ingest_seconds
+                    .get_or_create(&SourceLabels {
+                        source: name.clone(),
+                    })
+                    .clone(),
+            })
+            .collect();
+
+        let deliveries = Family::<DeliveryLabels, Counter>::default();
+        registry.register(
+            "deliveries",
+            "Delivery attempts by destination and outcome (delivered, failed = will retry, dead)",
+            deliveries.clone(),
+        );
+        let attempt_seconds = Family::<DestinationLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(seconds_buckets())
+        });
+        registry.register_with_unit(
+            "delivery_attempt",
+            "Duration of delivery attempts by destination",
+            Unit::Seconds,
+            attempt_seconds.clone(),
+        );
+        let dispatch = Family::<DispatchLabels, Counter>::default();
+        registry.register(
+            "delivery_dispatch",
+            "Attempts started by path: handover (the event passed in memory) or queue (claimed from the store)",
+            dispatch.clone(),
+        );
+        let destinations = destinations
+            .iter()
+            .map(|name| {
+                let counter = |outcome| {
+                    deliveries
+                        .get_or_create(&DeliveryLabels {
+                            destination: name.clone(),
+                            outcome,
+                        })
+                        .clone()
+                };
+                let path = |path| {
+                    dispatch
+                        .get_or_create(&DispatchLabels {
+                            destination: name.clone(),
+                            path,
+                        })
+                        .clone()
+                };
+                Arc::new(DestinationMetrics {
+                    name: name.clone(),
+                    enabled,
+                    delivered: counter("delivered"),
+                    failed: counter("failed"),
+                    dead: counter("dead"),
+                    handed_over: path("handover"),
+                    queued: path("queue"),
+                    latency: attempt_seconds
+                        .get_or_create(&DestinationLabels {
+                            destination: name.clone(),
+                        })
+                        .clone(),
+                    health: Mutex::new(Health::default()),
+                })
+            })
+            .collect();
+
+        let backlog = Family::<DestinationLabels, Gauge>::default();
+        registry.register(
+            "delivery_backlog",
+            "Pending deliveries by destination (read from the store at scrape)",
+            backlog.clone(),
+        );
+        let leased = Family::<DestinationLabels, Gauge>::default();
+        registry.register(
+            "delivery_leased",
+            "Pending deliveries currently leased (in flight or handed over) by destination",
+            leased.clone(),
+        );
+        let oldest_pending =
+            Family::<DestinationLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register_with_unit(
+            "delivery_oldest_pending_age",
+            "Age of the oldest event with a pending delivery, by destination (0 when none)",
+            Unit::Seconds,
+            oldest_pending.clone(),
+        );
+        let dead = Family::<DestinationLabels, Gauge>::default();
+        registry.register(
+            "dead_letters",
+            "Dead deliveries kept for replay, by destination",
+            dead.clone(),
+        );
+        let paused = Family::<DestinationLabels, Gauge>::default();
+        registry.register(
+            "destination_paused",
+            "1 while an operator has paused the destination",
+            paused.clone(),
+        );
+        let store_bytes = Gauge::default();
+        registry.register_with_unit(
+            "store_size",
+            "Size of the store on disk",
+            Unit::Bytes,
+            store_bytes.clone(),
+        );
+        let commits = CommitMetrics {
+            writes: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
+            seconds: Histogram::new(seconds_buckets()),
+            failed: Counter::default(),
+        };
+        registry.register(
+            "store_commit_batch_size",
+            "Writes (inserts, claims, attempt records …) per store transaction",
+            commits.writes.clone(),
+        );
+        registry.register_with_unit(
+            "store_commit",
+            "Duration of store transactions, fsync included",
+            Unit::Seconds,
+            commits.seconds.clone(),
+        );
+        registry.register(
+            "store_commit_failures",
+            "Store transactions that failed (every write of them refused)",
+            commits.failed.clone(),
+        );
+        registry.register(
+            "oidc_key_fetches",
+            "OIDC discovery + JWKS fetches by issuer and result",
+            key_fetches.clone(),
+        );
+        let refusals_dropped = Counter::default();
+        registry.register(
+            "refusals_unrecorded",
+            "Refused requests counted but not kept for the admin API (sampled under a flood)",
+            refusals_dropped.clone(),
+        );
+        Metrics {
+            enabled,
+            key_fetches,
+            registry: Mutex::new(registry),
+            sources,
+            destinations,
+            store_bytes,
+            backlog,
+            leased,
+            dead,
+            oldest_pending,
+            paused,
+            commits,
+            refusals_dropped,
+        }
+    }
+
+    /// The metrics of `config`'s sources and destinations.
+    pub fn for_config(config: &crate::Config) -> Metrics {
+        let sources: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
+        let destinations: Vec<String> =
+            config.destinations.iter().map(|d| d.name.clone()).collect();
+        Metrics::new(&sources, &destinations, config.metrics)
+    }
+
+    /// The OIDC key fetch counters, for the key cache.
+    pub fn key_fetches(&self) -> Family<KeyFetchLabels, Counter> {
+        self.key_fetches.clone()
+    }
+
+    /// Whether metrics are recorded and served.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Records an ingest request of source number `source` (configuration order).
+    pub fn request(&self, source: usize, outcome: IngestOutcome, took: Duration) {
+        if !self.enabled {
+            return;
+        }
+        let Some(metrics) = self.sources.get(source) else {
+            return;
+        };
+        if let Some((_, counter)) = metrics.outcomes.iter().find(|(o, _)| *o == outcome) {
+            counter.inc();
+        }
+        metrics.latency.observe(took.as_secs_f64());
+    }
+
+    /// A refused request that was counted but not kept.
+    pub fn refusal_unrecorded(&self) {
+        if self.enabled {
+            self.refusals_dropped.inc();
+        }
+    }
+
+    /// The sources' handles, in configuration order.
+    pub fn sources(&self) -> &[SourceMetrics] {
+        &self.sources
+    }
+
+    /// The handles of destination `name`.
+    pub fn destination(&self, name: &str) -> Option<Arc<DestinationMetrics>> {
+        self.destinations.iter().find(|d| d.name == name).cloned()
+    }
+
+    /// The destinations' handles, in configuration order.
+    pub fn destinations(&self) -> &[Arc<DestinationMetrics>] {
+        &self.destinations
+    }
+
+    /// The observer to give the store, so its commits are measured.
+    pub fn commit_observer(&self) -> Option<Arc<dyn hookgate_store::CommitObserver>> {
+        self.enabled
+            .then(|| Arc::new(self.commits.clone()) as Arc<dyn hookgate_store::CommitObserver>)
+    }
+
+    /// Reads the store's gauges and renders the text exposition format.
+    pub async fn render(
+        &self,
+        store: &hookgate_store::Store,
+    ) -> Result<String, hookgate_store::StoreError> {
+        let now = crate::now_ms();
+        let stats = store.destination_stats(now).await?;
+        if let Some(bytes) = store.size_bytes().await? {
+            self.store_bytes.set(bytes as i64);
+        }
+        // Every configured destination has series, zero when it has no deliveries yet.
+        let mut names: Vec<&str> = self.destinations.iter().map(|d| d.name.as_str()).collect();
+        for s in &stats {
+            if !names.contains(&s.destination.as_str()) {
+                names.push(&s.destination);
+            }
+        }
+        for name in names {
+            let labels = DestinationLabels {
+                destination: name.to_owned(),
+            };
+            let found = stats.iter().find(|s| s.destination == name);
+            let counts = found.map(|s| s.counts).unwrap_or_default();
+            self.backlog.get_or_create(&labels).set(counts.pending);
+            self.dead.get_or_create(&labels).set(counts.dead);
+            self.leased
+                .get_or_create(&labels)
+                .set(found.map_or(0, |s| s.leased));
+            self.paused
+                .get_or_create(&labels)
+                .set(i64::from(found.is_some_and(|s| s.paused)));
+            let age = found
+                .and_then(|s| s.oldest_pending_ms)
+                .map_or(0.0, |ms| ((now - ms).max(0) as f64) / 1000.0);
+            self.oldest_pending.get_or_create(&labels).set(age);
+        }
+        let mut text = String::new();
+        let registry = self.registry.lock().expect("registry lock");
+        prometheus_client::encoding::text::encode(&mut text, &registry)
+            .expect("writing to a String cannot fail");
+        Ok(text)
+    }
+}
