@@ -524,3 +524,25 @@ fn close(mut response: Response) -> Response {
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_detail_is_capped_in_the_log() {
+        let kid = format!("unknown key id `{}`", "k".repeat(12_000));
+        let logged = capped(&kid, LOGGED_DETAIL);
+        assert!(logged.len() < LOGGED_DETAIL + 40, "{}", logged.len());
+        assert!(logged.ends_with("… (12017 bytes)"), "{logged}");
+        assert_eq!(capped("short", LOGGED_DETAIL), "short");
+    }
+
+    #[test]
+    fn the_sampler_keeps_the_first_of_each_second() {
+        let sampler = Sampler::default();
+        let kept = (0..100).filter(|_| sampler.take(5_000)).count();
+        assert_eq!(kept, SAMPLED_PER_SECOND as usize);
+        assert!(sampler.take(6_000), "a new second starts afresh");
+    }
+}

@@ -154,3 +154,80 @@ fn demo_secrets_are_announced() {
         .collect();
     assert!(!warnings.is_empty(), "{log:?}");
 }
+
+#[tokio::test]
+async fn events_need_only_the_store_from_a_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hookgate.toml");
+    std::fs::write(
+        &file,
+        "[store]\nurl = \"sqlite://./data/hookgate.db\"\n\
+         [[source]]\nname = \"gh\"\npath = \"/gh\"\npreset = \"github\"\nsecret = \"${HOOKGATE_TEST_UNSET_SECRET}\"\n\
+         [[destination]]\nname = \"orders\"\nkind = \"http\"\nurl = \"http://127.0.0.1:9/\"\nsecret = \"${HOOKGATE_TEST_UNSET_DESTINATION_SECRET}\"\n\
+         [[route]]\nto = [\"orders\"]\n",
+    )
+    .unwrap();
+    let store = hookgate_store::Store::open(
+        &format!("sqlite://{}", dir.path().join("data/hookgate.db").display()),
+        &Default::default(),
+    )
+    .unwrap();
+    store
+        .insert(hookgate_store::NewEvent {
+            id: hookgate_store::EventId::new(),
+            source: "gh".into(),
+            dedupe_key: Some("d-1".into()),
+            topic: None,
+            tenant: None,
+            provider_timestamp: None,
+            received_at_ms: 1,
+            method: "POST".into(),
+            path: "/gh".into(),
+            headers: Vec::new(),
+            body: b"{}".to_vec().into(),
+            verification: serde_json::json!({}),
+            destinations: Vec::new(),
+        })
+        .await
+        .unwrap();
+    store.close().await;
+    let run = |args: &[&str]| {
+        hookgate()
+            .arg("events")
+            .args(args)
+            .arg("--config")
+            .arg(&file)
+            .current_dir(dir.path())
+            .env_remove("HOOKGATE_TEST_UNSET_SECRET")
+            .output()
+            .unwrap()
+    };
+    let listed = run(&["list"]);
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("d-1"));
+    // The routes are read (the unrouted event would now go to `orders`), secrets are not.
+    let planned = run(&["replay", "--status", "unrouted", "--dry-run"]);
+    assert!(
+        planned.status.success(),
+        "{}",
+        String::from_utf8_lossy(&planned.stderr)
+    );
+    let out = String::from_utf8_lossy(&planned.stdout);
+    assert!(
+        out.ends_with("would replay 1 deliveries of 1 event(s)\n"),
+        "{out}"
+    );
+    // `serve` still needs them, and says which.
+    let serve = hookgate()
+        .args(["check-config", "--config"])
+        .arg(&file)
+        .env_remove("HOOKGATE_TEST_UNSET_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(serve.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&serve.stderr).contains("is not set"));
+}

@@ -232,6 +232,49 @@ async fn replay_dead_and_unrouted_events_with_the_same_webhook_id() {
     assert!(events(&["list", "--status", "unrouted"])
         .1
         .contains("early"));
+    let started = Instant::now();
+    while !state
+        .lock()
+        .unwrap()
+        .ids
+        .contains_key(&("orders".to_string(), "late".to_string()))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "orders never got late"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // By default a replay leaves what succeeded alone; a dry run says what it would do.
+    let (code, stdout, stderr) = events(&["replay", "--provider-id", "late", "--dry-run"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].ends_with("  audit"), "{stdout}");
+    assert_eq!(
+        lines[1],
+        "would replay 1 deliveries of 1 event(s); 1 already delivered, left alone (pass --include-delivered to send them again)"
+    );
+    let (_, stdout, _) = events(&[
+        "replay",
+        "--provider-id",
+        "late",
+        "--dry-run",
+        "--include-delivered",
+    ]);
+    assert!(
+        stdout.ends_with("would replay 2 deliveries of 1 event(s)\n"),
+        "{stdout}"
+    );
+    let (_, shown, _) = events(&["show", "--provider-id", "late"]);
+    assert!(
+        shown.contains("  audit: dead after 1 attempt(s)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("  orders: delivered after 1 attempt(s)"),
+        "{shown}"
+    );
     let (code, _, stderr) = events(&["replay"]);
     assert_eq!(code, Some(2), "{stderr}");
     // Audit is fixed: replay the dead deliveries, then the unrouted event (the routes now fan out).

@@ -4,6 +4,7 @@ mod commands;
 mod delivery;
 mod durability;
 mod golden;
+mod logs;
 mod offline_verify;
 mod simulator;
 mod support;

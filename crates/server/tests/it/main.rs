@@ -1,7 +1,9 @@
 //! Integration tests of the gateway: real TCP on port 0, a real SQLite file per test.
 
+mod admin;
 mod bad_input;
 mod delivery;
+mod metrics;
 mod oidc;
 mod seeds;
 mod store;

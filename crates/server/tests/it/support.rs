@@ -11,6 +11,8 @@ use tokio::sync::oneshot;
 
 pub struct TestGateway {
     pub addr: SocketAddr,
+    /// The operators' listener, when the test asked for one.
+    pub admin: Option<SocketAddr>,
     pub db: PathBuf,
     pub gateway: Arc<Gateway>,
     pub _dir: tempfile::TempDir,
@@ -24,20 +26,61 @@ pub async fn spawn(config_toml: &str) -> TestGateway {
 }
 
 pub async fn spawn_with(config_toml: &str, options: StoreOptions) -> TestGateway {
-    let dir = tempfile::tempdir().unwrap();
+    start(tempfile::tempdir().unwrap(), config_toml, options, false).await
+}
+
+/// A gateway on the directory (and so the database) of an earlier one.
+pub async fn spawn_in(dir: tempfile::TempDir, config_toml: &str) -> TestGateway {
+    start(dir, config_toml, StoreOptions::default(), false).await
+}
+
+/// A gateway with an operators' listener of its own (`[admin] listen` in the config).
+pub async fn spawn_with_admin(config_toml: &str) -> TestGateway {
+    start(
+        tempfile::tempdir().unwrap(),
+        config_toml,
+        StoreOptions::default(),
+        true,
+    )
+    .await
+}
+
+async fn start(
+    dir: tempfile::TempDir,
+    config_toml: &str,
+    options: StoreOptions,
+    with_admin: bool,
+) -> TestGateway {
     let db = dir.path().join("data/hookgate.db");
     let config = Config::parse(config_toml, "test.toml", dir.path(), &ProcessEnvironment)
         .unwrap_or_else(|e| panic!("{e}"));
+    let metrics = Arc::new(hookgate_server::metrics::Metrics::for_config(&config));
+    let options = StoreOptions {
+        observer: metrics.commit_observer(),
+        ..options
+    };
     let store = Store::open(&format!("sqlite://{}", db.display()), &options).unwrap();
-    let gateway = Arc::new(Gateway::new(config, store));
+    let gateway = Arc::new(Gateway::with_metrics(config, store, metrics));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let admin = if with_admin {
+        Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+    } else {
+        None
+    };
+    let admin_addr = admin.as_ref().map(|l| l.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(hookgate_server::run(listener, gateway.clone(), async {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(hookgate_server::serve(
+        listener,
+        admin,
+        gateway.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     TestGateway {
         addr,
+        admin: admin_addr,
         db,
         gateway,
         _dir: dir,
