@@ -60,6 +60,16 @@ enum Scenario {
         #[arg(long, default_value_t = 64)]
         connections: usize,
     },
+    /// Durable ingest with metrics recorded and with `[admin] metrics = false`, alternating
+    /// (`rounds` runs of each), to measure what the metrics cost.
+    Metrics {
+        /// Connections sending.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// Runs of each.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// A fixed offered rate (open loop); the delivery backlog is sampled every 5 s.
     Backlog {
         /// Events per second offered.
@@ -306,6 +316,25 @@ fn main() -> anyhow::Result<()> {
         Some(Scenario::Delivery { connections }) => {
             return runtime.block_on(delivery(&binary, connections, args.duration, args.body))
         }
+        Some(Scenario::Metrics {
+            connections,
+            rounds,
+        }) => {
+            let warmup = Duration::from_secs(1);
+            let events = args
+                .events
+                .unwrap_or(((args.duration + warmup).as_secs_f64() * 80_000.0) as usize + 10_000);
+            return metrics_cost(
+                &runtime,
+                &binary,
+                connections,
+                rounds,
+                warmup,
+                args.duration,
+                events,
+                args.body,
+            );
+        }
         Some(Scenario::Backlog { rate, connections }) => {
             return runtime.block_on(backlog(
                 &binary,
@@ -372,6 +401,53 @@ fn main() -> anyhow::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// Durable ingest with metrics on and off, alternating, and the ratio of their means.
+#[allow(clippy::too_many_arguments)]
+fn metrics_cost(
+    runtime: &tokio::runtime::Runtime,
+    binary: &Path,
+    connections: usize,
+    rounds: usize,
+    warmup: Duration,
+    duration: Duration,
+    events: usize,
+    body: usize,
+) -> anyhow::Result<()> {
+    println!("metrics cost: durable ingest, {connections} connections, {body} B bodies, {rounds} alternating runs of {duration:?} each");
+    println!(
+        "{:<12} {:>12} {:>9} {:>9}",
+        "metrics", "events/s", "p50 ms", "p99 ms"
+    );
+    let mut rates = [Vec::new(), Vec::new()];
+    for round in 0..rounds {
+        for (i, (label, extra)) in [("on", ""), ("off", "[admin]\nmetrics = false\n")]
+            .iter()
+            .enumerate()
+        {
+            let dir = tempfile::tempdir()?;
+            let requests = Arc::new(presign(events, body, &format!("metrics-{label}-{round}")));
+            let server = start(binary, dir.path(), "sqlite://./data/hookgate.db", extra)?;
+            let result =
+                runtime.block_on(drive(&server.addr, requests, connections, warmup, duration))?;
+            drop(server);
+            let rate = result.acked as f64 / result.elapsed.as_secs_f64();
+            rates[i].push(rate);
+            println!(
+                "{label:<12} {rate:>12.0} {:>9.2} {:>9.2}",
+                result.p50_ms, result.p99_ms
+            );
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (on, off) = (mean(&rates[0]), mean(&rates[1]));
+    println!(
+        "mean: on {on:.0}/s, off {off:.0}/s; on/off = {:.3} (cost {:.1}%)",
+        on / off,
+        (1.0 - on / off) * 100.0
+    );
     Ok(())
 }
 

@@ -148,6 +148,8 @@ pub struct SourceConfig {
     /// Lower-cased headers carrying credentials: stored as `[redacted]`. Computed once here,
     /// not per request.
     pub redacted_headers: Vec<String>,
+    /// Query parameters carrying credentials: stored as `[redacted]`.
+    pub redacted_query: Vec<String>,
 }
 
 /// The whole, validated configuration.
@@ -748,6 +750,7 @@ fn build_source(
         methods,
         max_body,
         redacted_headers: source.credential_headers(),
+        redacted_query: source.credential_query_params(),
         source: Arc::new(source),
         demo_secret,
     })

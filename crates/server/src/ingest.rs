@@ -170,6 +170,13 @@ fn record_refusal(
     let source = &gateway.config.sources[index];
     let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0);
     let status = response.status().as_u16();
+    let now = crate::now_ms();
+    // Under a flood only a sample is logged and kept: every refusal is counted, and the
+    // 10 s summary line says how many there were.
+    if !gateway.refusal_sampler[index].take(now) {
+        gateway.metrics.refusal_unrecorded();
+        return;
+    }
     tracing::warn!(
         source = %source.name,
         reason = outcome.as_str(),
@@ -178,11 +185,6 @@ fn record_refusal(
         peer = %peer.map(|p| p.to_string()).unwrap_or_default(),
         "request refused"
     );
-    let now = crate::now_ms();
-    if !gateway.refusal_sampler[index].take(now) {
-        gateway.metrics.refusal_unrecorded();
-        return;
-    }
     let headers = parts
         .headers
         .iter()
@@ -195,10 +197,7 @@ fn record_refusal(
             (name.as_str().to_owned(), value)
         })
         .collect();
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
+    let path = stored_path(parts.uri.path(), parts.uri.query(), &source.redacted_query);
     let recorded = gateway.store.record_refusal(hookgate_store::NewRefusal {
         source: source.name.clone(),
         received_at_ms: now,
@@ -325,7 +324,7 @@ async fn handle(
     };
     let mut event = new_event(
         name,
-        &source_config.redacted_headers,
+        source_config,
         &parts.method,
         &request,
         &accepted,
@@ -459,9 +458,36 @@ fn headers_of(map: &HeaderMap) -> Headers {
         .collect()
 }
 
+/// `path?query` as stored and shown: the values of credential parameters (a token in the
+/// query) replaced by `[redacted]`, everything else byte for byte.
+fn stored_path(path: &str, query: Option<&str>, redact: &[String]) -> String {
+    let Some(query) = query else {
+        return path.to_owned();
+    };
+    if redact.is_empty() {
+        return format!("{path}?{query}");
+    }
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| {
+            let raw_key = pair.split_once('=').map_or(pair, |(k, _)| k);
+            let key = form_urlencoded::parse(raw_key.as_bytes())
+                .next()
+                .map(|(k, _)| k.into_owned())
+                .unwrap_or_default();
+            if redact.iter().any(|r| *r == key) {
+                format!("{raw_key}=[redacted]")
+            } else {
+                pair.to_owned()
+            }
+        })
+        .collect();
+    format!("{path}?{}", pairs.join("&"))
+}
+
 fn new_event(
     name: &str,
-    redact: &[String],
+    source: &crate::config::SourceConfig,
     method: &Method,
     request: &Request<'_>,
     accepted: &Accepted,
@@ -472,7 +498,7 @@ fn new_event(
         .headers
         .iter()
         .map(|(name, value)| {
-            let value = if redact.iter().any(|r| r == name) {
+            let value = if source.redacted_headers.iter().any(|r| r == name) {
                 "[redacted]".to_owned()
             } else {
                 String::from_utf8_lossy(value).into_owned()
@@ -490,7 +516,7 @@ fn new_event(
         provider_timestamp: accepted.meta.provider_timestamp_raw.clone(),
         received_at_ms: (received.unix_timestamp_nanos() / 1_000_000) as i64,
         method: method.as_str().to_owned(),
-        path: request.path_and_query(),
+        path: stored_path(&request.path, request.query.as_deref(), &source.redacted_query),
         headers,
         body,
         verification: serde_json::json!({
@@ -536,6 +562,17 @@ mod tests {
         assert!(logged.len() < LOGGED_DETAIL + 40, "{}", logged.len());
         assert!(logged.ends_with("… (12017 bytes)"), "{logged}");
         assert_eq!(capped("short", LOGGED_DETAIL), "short");
+    }
+
+    #[test]
+    fn credential_query_parameters_are_redacted_and_the_rest_kept_as_sent() {
+        let redact = vec!["token".to_owned()];
+        assert_eq!(stored_path("/h", None, &redact), "/h");
+        assert_eq!(
+            stored_path("/h", Some("a=b%20c&token=SECRET&t%6fken=S2&x"), &redact),
+            "/h?a=b%20c&token=[redacted]&t%6fken=[redacted]&x"
+        );
+        assert_eq!(stored_path("/h", Some("token=S"), &[]), "/h?token=S");
     }
 
     #[test]

@@ -229,6 +229,19 @@ impl Source {
         names
     }
 
+    /// Query parameters carrying credentials: stored and shown as `[redacted]`.
+    pub fn credential_query_params(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for check in &self.checks {
+            for name in check.credential_query_params() {
+                if !names.iter().any(|n| n == name) {
+                    names.push(name.to_owned());
+                }
+            }
+        }
+        names
+    }
+
     /// The answers this source gives.
     pub fn responses(&self) -> &Responses {
         &self.responses

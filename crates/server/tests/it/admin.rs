@@ -664,3 +664,30 @@ async fn with_an_admin_listener_operators_and_providers_are_apart() {
     );
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_token_in_the_query_is_stored_and_shown_redacted() {
+    let config = format!(
+        "[admin]\ntoken = \"{OPERATOR}\"\n[[source]]\nname = \"q\"\npath = \"/q\"\n[source.verify]\nkind = \"token\"\nquery = \"token\"\nsecret = \"query-secret-value\"\n"
+    );
+    let gw = spawn(&config).await;
+    let (status, _, _) = post(&gw.url("/q?token=query-secret-value&page=2"), "{}", &[]).await;
+    assert_eq!(status, 200);
+    let (status, _, _) = post(&gw.url("/q?page=3&token=wrong-guess"), "{}", &[]).await;
+    assert_eq!(status, 401);
+    let (_, events) = get(&gw, "/api/v1/events", Some(OPERATOR)).await;
+    let id = events["items"][0]["id"].as_str().unwrap();
+    let (_, event) = get(&gw, &format!("/api/v1/events/{id}"), Some(OPERATOR)).await;
+    assert_eq!(event["path"], "/q?token=[redacted]&page=2");
+    let (_, refusals) = get(&gw, "/api/v1/refusals", Some(OPERATOR)).await;
+    assert_eq!(refusals["items"][0]["path"], "/q?page=3&token=[redacted]");
+    let dir = gw.stop().await;
+    let db = std::fs::read(dir.path().join("data/hookgate.db")).unwrap();
+    let wal = std::fs::read(dir.path().join("data/hookgate.db-wal")).unwrap_or_default();
+    for file in [&db, &wal] {
+        assert!(
+            !file.windows(18).any(|w| w == b"query-secret-value") && !file.windows(11).any(|w| w == b"wrong-guess"),
+            "a token reached the store"
+        );
+    }
+}

@@ -175,6 +175,14 @@ impl Check {
         }
     }
 
+    /// Query parameters this check reads a credential from (stored and shown redacted).
+    pub fn credential_query_params(&self) -> Vec<&str> {
+        match self {
+            Check::Token(c) => c.query().into_iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+
     pub(crate) fn verify(
         &self,
         ctx: &mut Context<'_, '_>,

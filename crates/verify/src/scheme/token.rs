@@ -68,6 +68,14 @@ impl TokenCheck {
         }
     }
 
+    /// The query parameter carrying the token, when it is in the query.
+    pub fn query(&self) -> Option<&str> {
+        match &self.place {
+            Place::Query(q) => Some(q),
+            Place::Header(_) => None,
+        }
+    }
+
     pub(crate) fn verify(&self, ctx: &Context<'_, '_>) -> Result<Verified, VerifyError> {
         let (value, what) = match &self.place {
             Place::Header(h) => (
