@@ -475,7 +475,7 @@ fn stored_path(path: &str, query: Option<&str>, redact: &[String]) -> String {
                 .next()
                 .map(|(k, _)| k.into_owned())
                 .unwrap_or_default();
-            if redact.iter().any(|r| *r == key) {
+            if redact.contains(&key) {
                 format!("{raw_key}=[redacted]")
             } else {
                 pair.to_owned()
@@ -516,7 +516,11 @@ fn new_event(
         provider_timestamp: accepted.meta.provider_timestamp_raw.clone(),
         received_at_ms: (received.unix_timestamp_nanos() / 1_000_000) as i64,
         method: method.as_str().to_owned(),
-        path: stored_path(&request.path, request.query.as_deref(), &source.redacted_query),
+        path: stored_path(
+            &request.path,
+            request.query.as_deref(),
+            &source.redacted_query,
+        ),
         headers,
         body,
         verification: serde_json::json!({

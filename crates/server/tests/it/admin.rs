@@ -686,7 +686,8 @@ async fn a_token_in_the_query_is_stored_and_shown_redacted() {
     let wal = std::fs::read(dir.path().join("data/hookgate.db-wal")).unwrap_or_default();
     for file in [&db, &wal] {
         assert!(
-            !file.windows(18).any(|w| w == b"query-secret-value") && !file.windows(11).any(|w| w == b"wrong-guess"),
+            !file.windows(18).any(|w| w == b"query-secret-value")
+                && !file.windows(11).any(|w| w == b"wrong-guess"),
             "a token reached the store"
         );
     }
