@@ -310,7 +310,11 @@ impl Config {
         substitute_env(&mut table, "", file, env)?;
         let server: ServerSection = section(&table, "server", file)?;
         let store: StoreSection = section(&table, "store", file)?;
-        let admin: AdminSection = section(&table, "admin", file)?;
+        let mut admin: AdminSection = section(&table, "admin", file)?;
+        // An empty token is no token: `token = "${HOOKGATE_ADMIN_TOKEN:-}"` turns the API on
+        // only where the variable is set.
+        admin.token = admin.token.filter(|t| !t.is_empty());
+        admin.read_token = admin.read_token.filter(|t| !t.is_empty());
         let max_body = parse_size(&server.max_body)
             .map_err(|m| ConfigError::new(file, "server.max_body", m))?;
         let max_header_bytes = parse_size(&server.max_header_bytes)
@@ -1014,6 +1018,12 @@ mod tests {
             ("[[source]]\nname = \"a\"\npath = \"/a\"\npreset = \"qitech\"\napi_client_key = \"k\"\npublic_key_file = \"/nonexistent/key.pem\"", "test.toml: source[0] (a).public_key_file: cannot read /nonexistent/key.pem"),
             ("[[source]]\npath = \"/a\"\npreset = \"github\"\nsecret = \"s\"", "test.toml: source[0]: missing field `name`"),
             ("[server\n", "test.toml: line 1:"),
+            ("[admin]\ntoken = \"short\"", "test.toml: admin.token: use at least 16 characters"),
+            ("[admin]\nread_token = \"short\"", "test.toml: admin.read_token: use at least 16 characters"),
+            ("[admin]\ntoken = \"0123456789abcdef\"\nread_token = \"0123456789abcdef\"", "test.toml: admin.read_token: must differ from admin.token"),
+            ("[admin]\nlisten = \"internal\"", "test.toml: admin.listen: `internal` is not HOST:PORT"),
+            ("[admin]\nlisten = \"127.0.0.1:8080\"", "test.toml: admin.listen: must differ from server.listen"),
+            ("[admin]\ntokn = \"0123456789abcdef\"", "test.toml: admin.tokn: unknown field `tokn`"),
         ];
         for (text, expected) in cases {
             let message = parse(text).unwrap_err().to_string();
@@ -1022,6 +1032,14 @@ mod tests {
                 "for {text:?}\nexpected `{expected}…`\ngot `{message}`"
             );
         }
+    }
+
+    #[test]
+    fn an_empty_admin_token_turns_the_api_off() {
+        let config = parse("[admin]\ntoken = \"\"\nread_token = \"\"\nmetrics = false").unwrap();
+        assert_eq!((config.admin_token, config.admin_read_token), (None, None));
+        assert!(!config.metrics);
+        assert!(parse("").unwrap().metrics, "metrics are on by default");
     }
 
     #[test]

@@ -198,7 +198,7 @@ fn record_refusal(
         })
         .collect();
     let path = stored_path(parts.uri.path(), parts.uri.query(), &source.redacted_query);
-    let recorded = gateway.store.record_refusal(hookgate_store::NewRefusal {
+    let recorded = gateway.store.record_refusal(hookgate_store::Refusal {
         source: source.name.clone(),
         received_at_ms: now,
         peer: peer.map(|p| p.to_string()),

@@ -37,32 +37,6 @@ pub enum IngestOutcome {
     Unavailable,
 }
 
-/// Every refusal kind the verifier reports, so each source's series exist from the start.
-const KINDS: &[hookgate_verify::ErrorKind] = {
-    use hookgate_verify::ErrorKind::*;
-    &[
-        MissingCredential,
-        Malformed,
-        UnsupportedAlgorithm,
-        BadSignature,
-        Expired,
-        NotYetValid,
-        StaleTimestamp,
-        UntrustedIssuer,
-        KeysNotLoaded,
-        UnknownKey,
-        MissingClaim,
-        AudienceMismatch,
-        IssuerMismatch,
-        SubjectMismatch,
-        ClaimMismatch,
-        BodyHashMismatch,
-        IpDenied,
-        InvalidPayload,
-        MissingField,
-    ]
-};
-
 /// The outcomes that are not refusals by the verifier, in label spelling.
 const OTHER_OUTCOMES: &[IngestOutcome] = &[
     IngestOutcome::Accepted,
@@ -98,10 +72,11 @@ impl IngestOutcome {
 
     /// Every outcome, each once.
     pub fn all() -> impl Iterator<Item = IngestOutcome> {
-        OTHER_OUTCOMES
-            .iter()
-            .copied()
-            .chain(KINDS.iter().map(|k| IngestOutcome::Refused(*k)))
+        OTHER_OUTCOMES.iter().copied().chain(
+            hookgate_verify::ErrorKind::ALL
+                .iter()
+                .map(|k| IngestOutcome::Refused(*k)),
+        )
     }
 }
 

@@ -27,8 +27,7 @@ pub use event::{
     Stored,
 };
 pub use refusal::{
-    NewRefusal, RefusalFields, RefusalFilter, RefusalRecord, REFUSALS_KEPT, REFUSAL_BODY_BYTES,
-    REFUSAL_MAX_BYTES,
+    Refusal, RefusalFilter, RefusalRecord, REFUSALS_KEPT, REFUSAL_BODY_BYTES, REFUSAL_MAX_BYTES,
 };
 
 /// Why the store could not do what was asked.
@@ -273,7 +272,7 @@ impl Store {
 
     /// Records a refused request without waiting (bounded: see [`REFUSALS_KEPT`]). Returns
     /// `false` when it was dropped because the writer is busy.
-    pub fn record_refusal(&self, refusal: NewRefusal) -> bool {
+    pub fn record_refusal(&self, refusal: Refusal) -> bool {
         match &self.backend {
             Backend::Sqlite(s) => s.record_refusal(refusal),
             Backend::Discard => false,

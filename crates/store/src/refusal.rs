@@ -17,37 +17,10 @@ pub const REFUSAL_DETAIL_CHARS: usize = 512;
 pub const REFUSAL_MAX_BYTES: usize =
     REFUSAL_BODY_BYTES + REFUSAL_HEADER_BYTES + REFUSAL_DETAIL_CHARS * 4 + 1024;
 
-/// A refused request to record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewRefusal {
-    /// The source whose path it reached.
-    pub source: String,
-    /// When (Unix ms).
-    pub received_at_ms: i64,
-    /// The TCP peer's address.
-    pub peer: Option<String>,
-    /// Why, as a stable snake_case kind (`bad_signature`, `too_large`, …).
-    pub kind: String,
-    /// What exactly, for operators (cut to [`REFUSAL_DETAIL_CHARS`]).
-    pub detail: String,
-    /// Request method.
-    pub method: String,
-    /// Request path and query (credential query parameters redacted).
-    pub path: String,
-    /// The HTTP status answered.
-    pub status: u16,
-    /// Headers, credentials redacted (cut to [`REFUSAL_HEADER_BYTES`] in all).
-    pub headers: Vec<(String, String)>,
-    /// The start of the body (cut to [`REFUSAL_BODY_BYTES`]).
-    pub body_head: bytes::Bytes,
-    /// The whole body's size, as far as it was read.
-    pub body_size: i64,
-}
-
-impl NewRefusal {
+impl Refusal {
     /// Cuts every part to its bound (detail, headers, body), so a stored refusal never
     /// exceeds [`REFUSAL_MAX_BYTES`].
-    pub fn bounded(mut self) -> NewRefusal {
+    pub fn bounded(mut self) -> Refusal {
         self.detail = cut_chars(&self.detail, REFUSAL_DETAIL_CHARS);
         self.path = cut_chars(&self.path, 512);
         self.kind = cut_chars(&self.kind, 64);
@@ -85,34 +58,34 @@ pub struct RefusalRecord {
     pub id: i64,
     /// The request as recorded.
     #[serde(flatten)]
-    pub request: RefusalFields,
+    pub request: Refusal,
 }
 
-/// The recorded fields of a refusal.
+/// A refused request, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefusalFields {
-    /// The source.
+pub struct Refusal {
+    /// The source whose path it reached.
     pub source: String,
     /// When (Unix ms).
     pub received_at_ms: i64,
-    /// The TCP peer.
+    /// The TCP peer's address.
     pub peer: Option<String>,
-    /// Why (stable kind).
+    /// Why, as a stable snake_case kind (`bad_signature`, `too_large`, …).
     pub kind: String,
-    /// What exactly.
+    /// What exactly, for operators (cut to [`REFUSAL_DETAIL_CHARS`]).
     pub detail: String,
-    /// Method.
+    /// Request method.
     pub method: String,
-    /// Path and query (credentials redacted).
+    /// Request path and query (credential query parameters redacted).
     pub path: String,
-    /// The status answered.
+    /// The HTTP status answered.
     pub status: u16,
-    /// Headers (credentials redacted).
+    /// Headers, credentials redacted (cut to [`REFUSAL_HEADER_BYTES`] in all).
     pub headers: Vec<(String, String)>,
-    /// The start of the body.
+    /// The start of the body (cut to [`REFUSAL_BODY_BYTES`]).
     #[serde(skip)]
     pub body_head: bytes::Bytes,
-    /// The whole body's size as far as it was read.
+    /// The whole body's size, as far as it was read.
     pub body_size: i64,
 }
 
@@ -139,7 +112,7 @@ mod tests {
 
     #[test]
     fn bounded_cuts_every_part() {
-        let refusal = NewRefusal {
+        let refusal = Refusal {
             source: "s".into(),
             received_at_ms: 1,
             peer: None,

@@ -13,7 +13,7 @@ use crate::delivery::{
     DeliveryStatus, DestinationStats, ReplayTargets,
 };
 use crate::event::{EventId, EventRecord, EventStatus, EventSummary, ListFilter, NewEvent, Stored};
-use crate::refusal::{NewRefusal, RefusalFields, RefusalFilter, RefusalRecord, REFUSALS_KEPT};
+use crate::refusal::{Refusal, RefusalFilter, RefusalRecord, REFUSALS_KEPT};
 use crate::{CommitObserver, StoreError, StoreOptions};
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
@@ -149,7 +149,7 @@ enum Op {
         reply: oneshot::Sender<Result<usize, StoreError>>,
     },
     /// Records a refused request; nobody waits for it.
-    Refusal(Box<NewRefusal>),
+    Refusal(Box<Refusal>),
     /// Pauses or resumes a destination.
     Pause {
         destination: String,
@@ -628,7 +628,7 @@ impl SqliteStore {
 
     /// Queues a refused request for the writer without waiting; `false` when the writer's
     /// queue is full (the refusal is dropped rather than slowing ingest down).
-    pub(crate) fn record_refusal(&self, refusal: NewRefusal) -> bool {
+    pub(crate) fn record_refusal(&self, refusal: Refusal) -> bool {
         self.writer
             .try_send(Message::Op(Op::Refusal(Box::new(refusal.bounded()))))
             .is_ok()
@@ -658,7 +658,7 @@ impl SqliteStore {
                     let headers: String = r.get(9)?;
                     Ok(RefusalRecord {
                         id: r.get(0)?,
-                        request: RefusalFields {
+                        request: Refusal {
                             source: r.get(1)?,
                             received_at_ms: r.get(2)?,
                             peer: r.get(3)?,
@@ -1504,7 +1504,7 @@ mod tests {
     async fn refusals_are_a_bounded_ring_listed_newest_first() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path().join("r.db"), &StoreOptions::default()).unwrap();
-        let refusal = |i: i64| NewRefusal {
+        let refusal = |i: i64| Refusal {
             source: if i % 2 == 0 { "a" } else { "b" }.into(),
             received_at_ms: 1_000 + i,
             peer: Some("127.0.0.1:5000".into()),

@@ -48,6 +48,29 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, each once (so metrics can create every series at start).
+    pub const ALL: &'static [ErrorKind] = &[
+        ErrorKind::MissingCredential,
+        ErrorKind::Malformed,
+        ErrorKind::UnsupportedAlgorithm,
+        ErrorKind::BadSignature,
+        ErrorKind::Expired,
+        ErrorKind::NotYetValid,
+        ErrorKind::StaleTimestamp,
+        ErrorKind::UntrustedIssuer,
+        ErrorKind::KeysNotLoaded,
+        ErrorKind::UnknownKey,
+        ErrorKind::MissingClaim,
+        ErrorKind::AudienceMismatch,
+        ErrorKind::IssuerMismatch,
+        ErrorKind::SubjectMismatch,
+        ErrorKind::ClaimMismatch,
+        ErrorKind::BodyHashMismatch,
+        ErrorKind::IpDenied,
+        ErrorKind::InvalidPayload,
+        ErrorKind::MissingField,
+    ];
+
     /// Stable snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -177,3 +200,38 @@ impl ConfigError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cannot sign: {0}")]
 pub struct SignError(pub String);
+
+#[cfg(test)]
+mod kind_tests {
+    use super::ErrorKind;
+
+    #[test]
+    fn all_lists_every_kind_once_in_order() {
+        // Exhaustive: a new kind does not compile here until it has a place in `ALL`.
+        let position = |kind: ErrorKind| match kind {
+            ErrorKind::MissingCredential => 0,
+            ErrorKind::Malformed => 1,
+            ErrorKind::UnsupportedAlgorithm => 2,
+            ErrorKind::BadSignature => 3,
+            ErrorKind::Expired => 4,
+            ErrorKind::NotYetValid => 5,
+            ErrorKind::StaleTimestamp => 6,
+            ErrorKind::UntrustedIssuer => 7,
+            ErrorKind::KeysNotLoaded => 8,
+            ErrorKind::UnknownKey => 9,
+            ErrorKind::MissingClaim => 10,
+            ErrorKind::AudienceMismatch => 11,
+            ErrorKind::IssuerMismatch => 12,
+            ErrorKind::SubjectMismatch => 13,
+            ErrorKind::ClaimMismatch => 14,
+            ErrorKind::BodyHashMismatch => 15,
+            ErrorKind::IpDenied => 16,
+            ErrorKind::InvalidPayload => 17,
+            ErrorKind::MissingField => 18,
+        };
+        assert_eq!(ErrorKind::ALL.len(), 19);
+        for (i, kind) in ErrorKind::ALL.iter().enumerate() {
+            assert_eq!(position(*kind), i, "{kind}");
+        }
+    }
+}
