@@ -42,6 +42,24 @@ pub(crate) enum EventsCommand {
   hookgate events replay 019a3b5c-… --include-delivered   # send again what succeeded
   hookgate events replay --status unrouted          # after adding a route")]
     Replay(ReplayArgs),
+    /// Delete finished events past their retention now (`serve` does this by itself when
+    /// `[store] retention` is set). An event with a pending delivery is never deleted.
+    #[command(after_help = "Examples:
+  hookgate events prune --dry-run                  # what the configuration's retention deletes now
+  hookgate events prune --older-than 90d")]
+    Prune(PruneArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct PruneArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Delete finished events older than this, whatever the configuration says.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub older_than: Option<std::time::Duration>,
+    /// Print what would be deleted; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Args)]
@@ -220,6 +238,7 @@ pub(crate) fn run(command: EventsCommand) -> CommandResult {
         EventsCommand::Replay(args) => replay(args, &runtime),
         EventsCommand::List(args) => list(args, &runtime),
         EventsCommand::Show(args) => show(args, &runtime),
+        EventsCommand::Prune(args) => prune(args, &runtime),
     }
 }
 
@@ -464,6 +483,45 @@ fn replay(args: ReplayArgs, runtime: &tokio::runtime::Runtime) -> CommandResult 
     outln!(
         "replayed {done} deliveries of {} event(s){notes}",
         plan.events
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn prune(args: PruneArgs, runtime: &tokio::runtime::Runtime) -> CommandResult {
+    let (store, operations) = open(&args.store)?;
+    let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    let rules = match (args.older_than, &operations) {
+        (Some(keep), _) => hookgate_server::retention::rules(Some(keep), &[], now),
+        (None, Some(o)) => hookgate_server::retention::rules(o.retention, &o.source_retention, now),
+        (None, None) => Vec::new(),
+    };
+    if rules.is_empty() {
+        return Err(Failure::config(
+            "no retention: set [store] retention (or a source's retention) in the configuration, or pass --older-than",
+        ));
+    }
+    let per_source = if args.dry_run {
+        runtime.block_on(store.prunable(rules))
+    } else {
+        runtime.block_on(hookgate_server::retention::prune_all(
+            &store,
+            &rules,
+            |_| {},
+        ))
+    }
+    .map_err(|e| Failure::runtime(e.to_string()))?;
+    runtime.block_on(store.close());
+    let total: u64 = per_source.iter().map(|(_, n)| n).sum();
+    for (source, n) in &per_source {
+        outln!("{:<24}  {n:>9}", printable(source, false));
+    }
+    outln!(
+        "{} {total} finished event(s) past retention",
+        if args.dry_run {
+            "would prune"
+        } else {
+            "pruned"
+        }
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -75,6 +75,8 @@ pub struct StoreSection {
     pub url: String,
     /// Cap on the database size, e.g. `10GiB`: beyond it requests get 503 (nothing lost).
     pub max_size: Option<String>,
+    /// Finished events older than this are deleted, e.g. `30d`; default: kept forever.
+    pub retention: Option<String>,
 }
 
 impl Default for StoreSection {
@@ -82,6 +84,7 @@ impl Default for StoreSection {
         StoreSection {
             url: DEFAULT_STORE_URL.into(),
             max_size: None,
+            retention: None,
         }
     }
 }
@@ -116,7 +119,7 @@ impl Default for AdminSection {
 }
 
 /// Keys of `[[source]]` the server itself reads (the rest belong to the verifier).
-const SOURCE_SERVER_KEYS: &[&str] = &["name", "path", "methods", "max_body"];
+const SOURCE_SERVER_KEYS: &[&str] = &["name", "path", "methods", "max_body", "retention"];
 /// Paths the gateway answers itself.
 const RESERVED_PATHS: &[&str] = &["/health", "/ready", "/metrics", "/api", "/ui"];
 
@@ -128,6 +131,8 @@ struct SourceServerPart {
     methods: Option<Vec<String>>,
     #[serde(default)]
     max_body: Option<String>,
+    #[serde(default)]
+    retention: Option<String>,
 }
 
 /// One configured source, ready to serve.
@@ -141,6 +146,8 @@ pub struct SourceConfig {
     pub methods: Vec<String>,
     /// Largest accepted body.
     pub max_body: u64,
+    /// How long its finished events are kept, when it differs from `[store] retention`.
+    pub retention: Option<Duration>,
     /// The verifier.
     pub source: Arc<Source>,
     /// Whether a secret of this source is a demo value (`DEMO-…`).
@@ -175,6 +182,8 @@ pub struct Config {
     pub store_url: String,
     /// Store size cap.
     pub store_max_size: Option<u64>,
+    /// How long finished events are kept (`None`: forever); sources may differ.
+    pub retention: Option<Duration>,
     /// The operator token of the admin API (`None`: the API answers 404).
     pub admin_token: Option<String>,
     /// The read-only token of the admin API.
@@ -204,6 +213,10 @@ pub struct Operations {
     pub destinations: Vec<String>,
     /// The routes.
     pub routes: crate::delivery::routing::Routes,
+    /// `[store] retention`.
+    pub retention: Option<Duration>,
+    /// Sources with a retention of their own.
+    pub source_retention: Vec<(String, Duration)>,
 }
 
 impl Operations {
@@ -245,11 +258,31 @@ impl Operations {
             substitute_value(route, &format!("route[{i}]"), &file, env)?;
         }
         let routes = build_routes(routes, &file, &destinations, None)?;
+        let retention = store
+            .retention
+            .as_deref()
+            .map(|text| parse_retention(text, &file, "store.retention"))
+            .transpose()?;
+        let mut source_retention = Vec::new();
+        if let Some(Value::Array(list)) = table.get("source") {
+            for (i, source) in list.iter().enumerate() {
+                let (Some(name), Some(text)) = (
+                    source.get("name").and_then(Value::as_str),
+                    source.get("retention").and_then(Value::as_str),
+                ) else {
+                    continue;
+                };
+                let key = format!("source[{i}] ({name}).retention");
+                source_retention.push((name.to_owned(), parse_retention(text, &file, &key)?));
+            }
+        }
         Ok(Operations {
             file,
             store_url: store.url,
             destinations,
             routes,
+            retention,
+            source_retention,
         })
     }
 }
@@ -348,6 +381,11 @@ impl Config {
                 ));
             }
         }
+        let retention = store
+            .retention
+            .as_deref()
+            .map(|text| parse_retention(text, file, "store.retention"))
+            .transpose()?;
         let store_max_size = match &store.max_size {
             Some(s) => {
                 Some(parse_size(s).map_err(|m| ConfigError::new(file, "store.max_size", m))?)
@@ -431,6 +469,7 @@ impl Config {
             shutdown_grace,
             store_url: store.url,
             store_max_size,
+            retention,
             admin_token: admin.token,
             admin_read_token: admin.read_token,
             admin_listen: admin.listen,
@@ -745,6 +784,11 @@ fn build_source(
         }
         None => default_max_body,
     };
+    let retention = server
+        .retention
+        .as_deref()
+        .map(|text| parse_retention(text, file, &format!("{label}.retention")))
+        .transpose()?;
     let spec: SourceSpec = deserialize_at(value, file, label)?;
     let source = Source::build(spec)
         .map_err(|e| ConfigError::new(file, format!("{label}.{}", e.key), e.message))?;
@@ -753,6 +797,7 @@ fn build_source(
         path: server.path,
         methods,
         max_body,
+        retention,
         redacted_headers: source.credential_headers(),
         redacted_query: source.credential_query_params(),
         source: Arc::new(source),
@@ -930,6 +975,21 @@ fn resolve_files(
         table.insert(target.to_owned(), Value::String(contents));
     }
     Ok(())
+}
+
+/// A retention: a duration of at least a second, e.g. `30d`, `12h`.
+fn parse_retention(text: &str, file: &str, key: &str) -> Result<Duration, ConfigError> {
+    let retention = humantime::parse_duration(text).map_err(|e| {
+        ConfigError::new(
+            file,
+            key,
+            format!("`{text}` is not a duration ({e}); write e.g. \"30d\""),
+        )
+    })?;
+    if retention < Duration::from_secs(1) {
+        return Err(ConfigError::new(file, key, "must be at least 1s"));
+    }
+    Ok(retention)
 }
 
 /// Checks that `listen` is HOST:PORT.

@@ -18,6 +18,7 @@ pub mod issuer;
 pub mod keys;
 pub mod metrics;
 pub mod replay;
+pub mod retention;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -238,11 +239,17 @@ pub async fn serve(
         }
     };
     let summary = tokio::spawn(ingest::summaries(gateway.clone(), stopped.clone()));
+    let retention = (!gateway.store.is_discard())
+        .then(|| tokio::spawn(retention::run(gateway.clone(), stopped.clone())));
     tokio::join!(main, operators, async {
         shutdown.await;
         let _ = stop.send(true);
     });
     summary.abort();
+    if let Some(retention) = retention {
+        // A batch in the writer's queue still commits; nothing half-done is left.
+        retention.abort();
+    }
     tracing::info!("shutting down: finishing in-flight requests");
     if tokio::time::timeout(config.shutdown_grace, graceful.shutdown())
         .await

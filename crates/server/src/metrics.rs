@@ -133,6 +133,7 @@ pub struct Metrics {
     paused: Family<DestinationLabels, Gauge>,
     commits: CommitMetrics,
     refusals_dropped: Counter,
+    pruned: Family<SourceLabels, Counter>,
 }
 
 /// One source's handles, resolved at start.
@@ -286,6 +287,7 @@ impl Metrics {
             Unit::Seconds,
             ingest_seconds.clone(),
         );
+        let sources_for_pruning: Vec<String> = sources.to_vec();
         let sources = sources
             .iter()
             .map(|name| SourceMetrics {
@@ -436,8 +438,18 @@ impl Metrics {
             "Refused requests counted but not kept for the admin API (sampled under a flood)",
             refusals_dropped.clone(),
         );
+        let pruned = Family::<SourceLabels, Counter>::default();
+        for name in sources_for_pruning {
+            let _ = pruned.get_or_create(&SourceLabels { source: name });
+        }
+        registry.register(
+            "events_pruned",
+            "Finished events deleted by retention, by source",
+            pruned.clone(),
+        );
         Metrics {
             enabled,
+            pruned,
             key_fetches,
             registry: Mutex::new(registry),
             sources,
@@ -483,6 +495,20 @@ impl Metrics {
             counter.inc();
         }
         metrics.latency.observe(took.as_secs_f64());
+    }
+
+    /// Events retention deleted, by source.
+    pub fn pruned(&self, batch: &[(String, u64)]) {
+        if !self.enabled {
+            return;
+        }
+        for (source, n) in batch {
+            self.pruned
+                .get_or_create(&SourceLabels {
+                    source: source.clone(),
+                })
+                .inc_by(*n);
+        }
     }
 
     /// A refused request that was counted but not kept.

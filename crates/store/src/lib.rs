@@ -14,6 +14,7 @@
 mod delivery;
 mod event;
 mod refusal;
+mod retention;
 mod sqlite;
 
 use std::path::PathBuf;
@@ -29,6 +30,7 @@ pub use event::{
 pub use refusal::{
     Refusal, RefusalFilter, RefusalRecord, REFUSALS_KEPT, REFUSAL_BODY_BYTES, REFUSAL_MAX_BYTES,
 };
+pub use retention::{PruneRule, PRUNE_BATCH};
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -244,6 +246,27 @@ impl Store {
     ) -> Result<Vec<DestinationStats>, StoreError> {
         match &self.backend {
             Backend::Sqlite(s) => s.destination_stats(now_ms).await,
+            Backend::Discard => Ok(Vec::new()),
+        }
+    }
+
+    /// Deletes up to `limit` finished events that `rules` select (the oldest first), with
+    /// their deliveries and attempts, in one transaction. Returns how many per source.
+    pub async fn prune(
+        &self,
+        rules: Vec<PruneRule>,
+        limit: u32,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.prune(rules, limit).await,
+            Backend::Discard => Ok(Vec::new()),
+        }
+    }
+
+    /// How many events `rules` would prune now, per source (nothing is deleted).
+    pub async fn prunable(&self, rules: Vec<PruneRule>) -> Result<Vec<(String, u64)>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.prunable(rules).await,
             Backend::Discard => Ok(Vec::new()),
         }
     }

@@ -14,6 +14,7 @@ use crate::delivery::{
 };
 use crate::event::{EventId, EventRecord, EventStatus, EventSummary, ListFilter, NewEvent, Stored};
 use crate::refusal::{Refusal, RefusalFilter, RefusalRecord, REFUSALS_KEPT};
+use crate::retention::PruneRule;
 use crate::{CommitObserver, StoreError, StoreOptions};
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
@@ -150,6 +151,12 @@ enum Op {
     },
     /// Records a refused request; nobody waits for it.
     Refusal(Box<Refusal>),
+    /// Deletes up to `limit` finished events older than their rule's cutoff.
+    Prune {
+        rules: Vec<PruneRule>,
+        limit: u32,
+        reply: oneshot::Sender<Result<Vec<(String, u64)>, StoreError>>,
+    },
     /// Pauses or resumes a destination.
     Pause {
         destination: String,
@@ -167,6 +174,7 @@ enum Done {
     Released(usize),
     Recorded,
     Paused(bool),
+    Pruned(Vec<(String, u64)>),
 }
 
 impl Op {
@@ -261,6 +269,7 @@ impl Op {
                     .execute([REFUSALS_KEPT])?;
                 Ok(Done::Recorded)
             }
+            Op::Prune { rules, limit, .. } => prune(tx, rules, *limit).map(Done::Pruned),
             Op::Pause {
                 destination,
                 paused,
@@ -297,6 +306,7 @@ impl Op {
             (Op::Release { reply, .. }, Ok(Done::Released(n))) => drop(reply.send(Ok(n))),
             (Op::Refusal(_), Ok(Done::Recorded)) => {}
             (Op::Pause { reply, .. }, Ok(Done::Paused(changed))) => drop(reply.send(Ok(changed))),
+            (Op::Prune { reply, .. }, Ok(Done::Pruned(n))) => drop(reply.send(Ok(n))),
             (op, Err(e)) => op.fail(e),
             (op, Ok(_)) => op.fail(StoreError::Unavailable(
                 "internal: mismatched write result".into(),
@@ -315,6 +325,7 @@ impl Op {
                 tracing::debug!(source = %refusal.source, error = %e, "refused request not recorded")
             }
             Op::Pause { reply, .. } => drop(reply.send(Err(e))),
+            Op::Prune { reply, .. } => drop(reply.send(Err(e))),
         }
     }
 }
@@ -594,6 +605,46 @@ impl SqliteStore {
                         paused: true,
                         ..Default::default()
                     }),
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    pub(crate) async fn prune(
+        &self,
+        rules: Vec<PruneRule>,
+        limit: u32,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(
+            Op::Prune {
+                rules,
+                limit,
+                reply,
+            },
+            answer,
+        )
+        .await
+    }
+
+    pub(crate) async fn prunable(
+        &self,
+        rules: Vec<PruneRule>,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        self.read(move |conn| {
+            let mut out: Vec<(String, u64)> = Vec::new();
+            for rule in &rules {
+                let (clause, values) = prunable_sql(rule);
+                let mut count = conn.prepare(&format!(
+                    "SELECT source, count(*) FROM events WHERE {clause} GROUP BY source ORDER BY source"
+                ))?;
+                let rows = count.query_map(rusqlite::params_from_iter(values), |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+                })?;
+                for row in rows {
+                    out.push(row?);
                 }
             }
             Ok(out)
@@ -955,6 +1006,70 @@ fn insert_event(tx: &rusqlite::Transaction<'_>, prepared: &Prepared) -> rusqlite
     })
 }
 
+/// Events a rule selects for pruning: older than its cutoff (ids carry arrival times), of
+/// its source (or of every source but its exceptions), with no pending delivery. Through the
+/// primary key in id order: the oldest first, and never more than `limit` rows looked at
+/// past the cutoff.
+fn prunable_sql(rule: &PruneRule) -> (String, Vec<rusqlite::types::Value>) {
+    let mut values: Vec<rusqlite::types::Value> =
+        vec![EventId::lowest_at(rule.older_than_ms).into()];
+    let mut sql = String::from(
+        "id < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.status = 'pending')",
+    );
+    if let Some(source) = &rule.source {
+        values.push(source.clone().into());
+        sql.push_str(&format!(" AND source = ?{}", values.len()));
+    }
+    for other in &rule.except {
+        values.push(other.clone().into());
+        sql.push_str(&format!(" AND source <> ?{}", values.len()));
+    }
+    (sql, values)
+}
+
+/// Deletes up to `limit` events (in all) that `rules` select, with their deliveries and
+/// attempts; returns how many per source.
+fn prune(
+    tx: &rusqlite::Transaction<'_>,
+    rules: &[PruneRule],
+    limit: u32,
+) -> rusqlite::Result<Vec<(String, u64)>> {
+    let mut left = i64::from(limit);
+    let mut pruned: Vec<(String, u64)> = Vec::new();
+    for rule in rules {
+        if left <= 0 {
+            break;
+        }
+        let (clause, mut values) = prunable_sql(rule);
+        values.push(left.into());
+        let mut select = tx.prepare_cached(&format!(
+            "SELECT id, source FROM events WHERE {clause} ORDER BY id LIMIT ?{}",
+            values.len()
+        ))?;
+        let found: Vec<(String, String)> = select
+            .query_map(rusqlite::params_from_iter(values), |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut attempts = tx.prepare_cached(
+            "DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_id = ?1)",
+        )?;
+        let mut deliveries = tx.prepare_cached("DELETE FROM deliveries WHERE event_id = ?1")?;
+        let mut events = tx.prepare_cached("DELETE FROM events WHERE id = ?1")?;
+        for (id, source) in found {
+            attempts.execute([&id])?;
+            deliveries.execute([&id])?;
+            events.execute([&id])?;
+            left -= 1;
+            match pruned.iter_mut().find(|(s, _)| *s == source) {
+                Some((_, n)) => *n += 1,
+                None => pruned.push((source, 1)),
+            }
+        }
+    }
+    Ok(pruned)
+}
+
 fn write_loop(
     mut conn: Connection,
     mut queue: mpsc::Receiver<Message>,
@@ -1072,6 +1187,7 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Op>) -> bool {
 mod tests {
     use super::*;
     use crate::event::NewDelivery;
+    use crate::retention::PruneRule;
 
     fn event(source: &str, key: Option<&str>, size: usize) -> NewEvent {
         NewEvent {
@@ -1658,5 +1774,101 @@ mod tests {
             "{err}"
         );
         assert!(store.delivery_counts().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn pruning_deletes_old_finished_events_and_never_a_pending_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("p.db"), &StoreOptions::default()).unwrap();
+        // Arrival times are in the ids: `at` ms.
+        let at = |source: &str, key: &str, ms: i64, to: &[&str]| {
+            let mut e = event(source, Some(key), 3);
+            e.id = EventId(uuid::Uuid::from_u128(((ms as u128) << 80) | 1).to_string());
+            e.received_at_ms = ms;
+            e.destinations = to.iter().map(|d| NewDelivery::queued(*d)).collect();
+            e
+        };
+        for e in [
+            at("a", "delivered", 1_000, &["d"]),
+            at("a", "dead", 1_001, &["x"]),
+            at("a", "unrouted", 1_002, &[]),
+            at("a", "pending", 1_003, &["p"]),
+            at("a", "young", 9_000, &[]),
+            at("b", "old-b", 1_004, &[]),
+            at("b", "mid-b", 5_000, &[]),
+        ] {
+            store.insert(e).await.unwrap();
+        }
+        for (destination, next) in [
+            ("d", DeliveryStatus::Delivered),
+            ("x", DeliveryStatus::Dead),
+        ] {
+            let claimed = store
+                .claim(destination, 1, 2_000, 1_000, "w")
+                .await
+                .unwrap();
+            store
+                .complete(Attempt {
+                    delivery_id: claimed[0].delivery_id,
+                    owner: "w".into(),
+                    started_at_ms: 2_000,
+                    duration_ms: 1,
+                    status_code: Some(200),
+                    next_status: next,
+                    next_at_ms: 2_000,
+                    response: None,
+                    error: None,
+                })
+                .await
+                .unwrap();
+        }
+        // `a` keeps 4 s (cutoff 6 000), every other source 2 s (cutoff 8 000 - 2 000).
+        let rules = vec![
+            PruneRule {
+                source: Some("a".into()),
+                except: vec![],
+                older_than_ms: 6_000,
+            },
+            PruneRule {
+                source: None,
+                except: vec!["a".into()],
+                older_than_ms: 4_000,
+            },
+        ];
+        assert_eq!(
+            store.prunable(rules.clone()).await.unwrap(),
+            [("a".to_owned(), 3), ("b".to_owned(), 1)]
+        );
+        // Batches: at most `limit` per call, the oldest first.
+        assert_eq!(
+            store.prune(rules.clone(), 2).await.unwrap(),
+            [("a".to_owned(), 2)]
+        );
+        assert_eq!(
+            store.prune(rules.clone(), 100).await.unwrap(),
+            [("a".to_owned(), 1), ("b".to_owned(), 1)]
+        );
+        assert!(store.prune(rules.clone(), 100).await.unwrap().is_empty());
+        let mut left: Vec<String> = store
+            .list(ListFilter::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.dedupe_key.unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["mid-b", "pending", "young"]);
+        let orphans: i64 = store
+            .read(|c| {
+                c.query_row(
+                    "SELECT (SELECT count(*) FROM deliveries WHERE event_id NOT IN (SELECT id FROM events)) \
+                     + (SELECT count(*) FROM attempts WHERE delivery_id NOT IN (SELECT id FROM deliveries))",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(orphans, 0, "deliveries and attempts go with their event");
     }
 }

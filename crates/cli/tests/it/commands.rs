@@ -231,3 +231,73 @@ async fn events_need_only_the_store_from_a_configuration() {
     assert_eq!(serve.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&serve.stderr).contains("is not set"));
 }
+
+#[tokio::test]
+async fn events_prune_deletes_what_is_past_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("p.db").display());
+    let store = hookgate_store::Store::open(&url, &Default::default()).unwrap();
+    // Ids carry arrival times (UUIDv7): one event from 2001, one from now.
+    let old = uuid_at(1_000_000_000_000);
+    for (id, key) in [
+        (old.clone(), "old"),
+        (hookgate_store::EventId::new().0, "new"),
+    ] {
+        store
+            .insert(hookgate_store::NewEvent {
+                id: hookgate_store::EventId(id),
+                source: "gh".into(),
+                dedupe_key: Some(key.into()),
+                topic: None,
+                tenant: None,
+                provider_timestamp: None,
+                received_at_ms: 1,
+                method: "POST".into(),
+                path: "/gh".into(),
+                headers: Vec::new(),
+                body: b"{}".to_vec().into(),
+                verification: serde_json::json!({}),
+                destinations: Vec::new(),
+            })
+            .await
+            .unwrap();
+    }
+    store.close().await;
+    let run = |args: &[&str]| {
+        let out = hookgate()
+            .arg("events")
+            .args(args)
+            .args(["--store", &url, "--config", "/nonexistent.toml"])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, stderr) = run(&["prune"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("no retention"), "{stderr}");
+    let (code, stdout, _) = run(&["prune", "--older-than", "30d", "--dry-run"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        stdout.ends_with("would prune 1 finished event(s) past retention\n"),
+        "{stdout}"
+    );
+    let (_, stdout, _) = run(&["prune", "--older-than", "30d"]);
+    assert!(stdout.starts_with("gh "), "{stdout}");
+    assert!(
+        stdout.ends_with("pruned 1 finished event(s) past retention\n"),
+        "{stdout}"
+    );
+    let (_, listed, _) = run(&["list"]);
+    assert!(
+        listed.contains("new") && !listed.contains("old"),
+        "{listed}"
+    );
+}
+
+fn uuid_at(ms: u64) -> String {
+    uuid::Uuid::from_u128((u128::from(ms) << 80) | 7).to_string()
+}

@@ -5,6 +5,7 @@ mod bad_input;
 mod delivery;
 mod metrics;
 mod oidc;
+mod retention;
 mod seeds;
 mod store;
 mod support;
