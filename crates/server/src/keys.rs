@@ -15,6 +15,12 @@ use hookgate_verify::{check_issuer_url, KeyLookup, KeySet};
 pub const REFETCH_COOLDOWN: Duration = Duration::from_secs(10);
 /// Shortest cache lifetime, whatever `max-age` says: an issuer cannot make us fetch per request.
 pub const MIN_TTL: Duration = Duration::from_secs(30);
+/// After a failed fetch, no other fetch of that issuer for this long, doubling with each
+/// failure in a row up to [`MAX_BACKOFF`]: an attacker's request rate is never relayed to
+/// an issuer that is down.
+pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest wait between fetches of an issuer that keeps failing.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Largest discovery or JWKS document read.
 pub const MAX_DOCUMENT: usize = 1024 * 1024;
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -49,6 +55,8 @@ struct IssuerKeys {
     fetching: tokio::sync::Mutex<()>,
     /// When the last fetch attempt ended, successful or not.
     last_fetch: Mutex<Option<Instant>>,
+    /// Failed fetches in a row, and the last one's reason (reset by a success).
+    failures: Mutex<(u32, String)>,
     fetches: std::sync::atomic::AtomicU64,
     background_refresh: std::sync::atomic::AtomicBool,
 }
@@ -102,6 +110,7 @@ impl KeyCache {
                     current: RwLock::new(None),
                     fetching: tokio::sync::Mutex::new(()),
                     last_fetch: Mutex::new(None),
+                    failures: Mutex::new((0, String::new())),
                     fetches: Default::default(),
                     background_refresh: Default::default(),
                 })
@@ -131,8 +140,10 @@ impl KeyCache {
             .unwrap_or(0)
     }
 
-    /// Fetches `issuer`'s keys unless another task just did. With `unknown_kid`, fetches only
-    /// when the last fetch is older than [`REFETCH_COOLDOWN`].
+    /// Fetches `issuer`'s keys unless another task just did. Every path to the network is
+    /// bounded: one fetch in flight per issuer (callers meanwhile wait for its result), after
+    /// a failure none for [`FIRST_BACKOFF`] doubling up to [`MAX_BACKOFF`], and with
+    /// `unknown_kid` none within [`REFETCH_COOLDOWN`] of the last one.
     pub async fn refresh(&self, issuer: &str, unknown_kid: bool) -> Result<(), FetchError> {
         let entry = self
             .issuers
@@ -142,10 +153,25 @@ impl KeyCache {
         let started = Instant::now();
         let _single_flight = entry.fetching.lock().await;
         let last = *entry.last_fetch.lock().expect("lock");
+        let (failures, reason) = entry.failures.lock().expect("lock").clone();
+        let failed = |reason: String| FetchError::Failed {
+            issuer: entry.issuer.clone(),
+            reason,
+        };
         if let Some(last) = last {
-            // Someone fetched while we waited: use that.
+            // Someone fetched while we waited: take its result.
             if last >= started {
-                return Ok(());
+                return if failures == 0 {
+                    Ok(())
+                } else {
+                    Err(failed(reason))
+                };
+            }
+            if failures > 0 && last.elapsed() < backoff(failures) {
+                return Err(failed(format!(
+                    "{reason} (next try in at most {}s)",
+                    backoff(failures).saturating_sub(last.elapsed()).as_secs() + 1
+                )));
             }
             if unknown_kid && last.elapsed() < REFETCH_COOLDOWN {
                 return Ok(());
@@ -162,6 +188,13 @@ impl KeyCache {
                 result: if result.is_ok() { "ok" } else { "failed" },
             })
             .inc();
+        {
+            let mut failures = entry.failures.lock().expect("lock");
+            *failures = match &result {
+                Ok(_) => (0, String::new()),
+                Err(reason) => (failures.0.saturating_add(1), reason.clone()),
+            };
+        }
         match result {
             Ok((keys, max_age)) => {
                 let ttl = max_age.map_or(entry.ttl, |m| m.min(entry.ttl)).max(MIN_TTL);
@@ -241,6 +274,13 @@ impl KeyCache {
         }
         Ok((body, max_age))
     }
+}
+
+/// The wait after `failures` failed fetches in a row.
+fn backoff(failures: u32) -> Duration {
+    FIRST_BACKOFF
+        .saturating_mul(1 << failures.saturating_sub(1).min(16))
+        .min(MAX_BACKOFF)
 }
 
 impl KeyLookup for KeyCache {

@@ -161,7 +161,35 @@ fn router(gateway: Arc<Gateway>) -> Router {
     if gateway.config.admin_listen.is_none() {
         router = router.merge(admin::router());
     }
-    router.fallback(ingest::not_found).with_state(gateway)
+    router
+        .fallback(ingest::not_found)
+        .layer(axum::middleware::from_fn(require_host))
+        .with_state(gateway)
+}
+
+/// HTTP/1.1 requires `Host` (RFC 9112 §3.2): a request without one is answered 400 and its
+/// connection closed, before any routing.
+async fn require_host(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{header, HeaderValue, StatusCode, Version};
+    use axum::response::IntoResponse;
+    if request.version() == Version::HTTP_11 && !request.headers().contains_key(header::HOST) {
+        return (
+            StatusCode::BAD_REQUEST,
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
+                (header::CONNECTION, HeaderValue::from_static("close")),
+            ],
+            r#"{"error":"missing Host header"}"#,
+        )
+            .into_response();
+    }
+    next.run(request).await
 }
 
 /// The operators' listener (`[admin] listen`).
@@ -171,6 +199,7 @@ fn admin_router(gateway: Arc<Gateway>) -> Router {
         .route("/ready", get(ingest::ready))
         .merge(admin::router())
         .fallback(ingest::not_found)
+        .layer(axum::middleware::from_fn(require_host))
         .with_state(gateway)
 }
 

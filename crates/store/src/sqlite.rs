@@ -2,6 +2,7 @@
 //! (fsynced whenever the batch holds an acknowledged write), one reader connection for
 //! queries.
 
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -342,6 +343,14 @@ pub(crate) struct SqliteStore {
     reader: Arc<Mutex<Connection>>,
 }
 
+/// Creates `dir` and its missing parents as 0700 (an existing directory is left as it is).
+pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
 fn open_connection(path: &Path, options: &StoreOptions) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -374,9 +383,17 @@ impl SqliteStore {
             reason,
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
+            private_dir(dir)
                 .map_err(|e| fail(format!("cannot create directory {}: {e}", dir.display())))?;
         }
+        // Events hold what providers sent: readable by the gateway's user alone. SQLite
+        // creates the WAL and shared-memory files with the database file's permissions.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| fail(format!("cannot create {}: {e}", path.display())))?;
         let mut writer_conn = open_connection(&path, options).map_err(|e| fail(e.to_string()))?;
         migrate(&mut writer_conn).map_err(|e| fail(format!("migration failed: {e}")))?;
         // 16 MiB of page cache keeps the writer's id and dedupe B-trees' hot pages in memory.
@@ -1870,5 +1887,21 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(orphans, 0, "deliveries and attempts go with their event");
+    }
+
+    #[tokio::test]
+    async fn the_store_is_readable_by_its_owner_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new/data/hookgate.db");
+        let store = SqliteStore::open(path.clone(), &StoreOptions::default()).unwrap();
+        store.insert(event("s", Some("e1"), 3)).await.unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.path().join("new")), 0o700);
+        assert_eq!(mode(&dir.path().join("new/data")), 0o700);
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&dir.path().join("new/data/hookgate.db-wal")), 0o600);
+        assert_eq!(mode(&dir.path().join("new/data/hookgate.db-shm")), 0o600);
+        store.close().await;
     }
 }

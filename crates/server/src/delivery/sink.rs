@@ -275,7 +275,7 @@ impl CommandSink {
         let mut argv = Vec::with_capacity(self.argv.len());
         for template in &self.argv {
             match template.render_string(&ctx) {
-                Ok(arg) => argv.push(arg),
+                Ok(arg) => argv.push(without_nul(&arg).into_owned()),
                 Err(e) => {
                     return Outcome {
                         verdict: Verdict::Permanent,
@@ -291,18 +291,21 @@ impl CommandSink {
             .args(&argv[1..])
             .env("HOOKGATE_EVENT_ID", &event.summary.id)
             .env("HOOKGATE_WEBHOOK_ID", webhook_id)
-            .env("HOOKGATE_SOURCE", &event.summary.source)
+            .env(
+                "HOOKGATE_SOURCE",
+                without_nul(&event.summary.source).as_ref(),
+            )
             .env(
                 "HOOKGATE_TOPIC",
-                event.summary.topic.as_deref().unwrap_or(""),
+                without_nul(event.summary.topic.as_deref().unwrap_or("")).as_ref(),
             )
             .env(
                 "HOOKGATE_TENANT",
-                event.summary.tenant.as_deref().unwrap_or(""),
+                without_nul(event.summary.tenant.as_deref().unwrap_or("")).as_ref(),
             )
             .env(
                 "HOOKGATE_DEDUPE_ID",
-                event.summary.dedupe_key.as_deref().unwrap_or(""),
+                without_nul(event.summary.dedupe_key.as_deref().unwrap_or("")).as_ref(),
             )
             .env(
                 "HOOKGATE_RECEIVED_AT_MS",
@@ -394,6 +397,17 @@ impl CommandSink {
     }
 }
 
+/// `text` with NUL characters replaced by U+FFFD: a program's arguments and environment
+/// cannot hold a NUL, and a provider's topic (or any templated value) must not make a
+/// command delivery impossible.
+fn without_nul(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        text.replace('\0', "\u{fffd}").into()
+    } else {
+        text.into()
+    }
+}
+
 /// Bytes of a failed command's stderr kept in its attempt's error.
 const STDERR_TAIL: usize = 512;
 
@@ -454,13 +468,19 @@ impl FileSink {
                 .lock()
                 .map_err(|_| std::io::Error::other("file lock poisoned"))?;
             if guard.is_none() {
+                use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+                // What providers sent: readable by the gateway's user alone.
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir)?;
+                    std::fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o700)
+                        .create(dir)?;
                 }
                 *guard = Some(
                     std::fs::OpenOptions::new()
                         .create(true)
                         .append(true)
+                        .mode(0o600)
                         .open(&path)?,
                 );
             }

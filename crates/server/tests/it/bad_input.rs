@@ -222,3 +222,30 @@ async fn wrong_method_and_unknown_path() {
     still_serving(&gw).await;
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn an_http_1_1_request_without_host_is_400() {
+    let gw = spawn(CONFIG).await;
+    let answer = raw(
+        &gw,
+        b"POST /gh HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}",
+        false,
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.ends_with(r#"{"error":"missing Host header"}"#),
+        "{answer}"
+    );
+    let answer = raw(&gw, b"GET /health HTTP/1.1\r\n\r\n", false).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    // HTTP/1.0 has no Host requirement.
+    let answer = raw(&gw, b"GET /health HTTP/1.0\r\n\r\n", false).await;
+    assert!(
+        answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"),
+        "{answer}"
+    );
+    assert!(gw.stored().is_empty());
+    still_serving(&gw).await;
+    gw.stop().await;
+}

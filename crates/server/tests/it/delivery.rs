@@ -448,6 +448,16 @@ async fn command_and_file_destinations() {
     assert_eq!(line["event_id"], event_id.as_str());
     assert_eq!(line["body"], std::str::from_utf8(body).unwrap());
     assert_eq!(line["topic"], "push");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode(&audit),
+            0o600,
+            "events are readable by the gateway's user alone"
+        );
+        assert_eq!(mode(&dir.path().join("audit")), 0o700);
+    }
     // The hanging command is killed with its children at the timeout, twice, then dead.
     wait_for(
         "the hanging command to be dead",
@@ -501,5 +511,42 @@ async fn unrouted_events_are_stored_and_marked() {
         .unwrap();
     assert_eq!(routing, "unrouted");
     assert!(deliveries(&gw).is_empty());
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_nul_in_a_topic_does_not_make_a_command_delivery_impossible() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let config = format!(
+        "[[source]]\nname = \"t\"\npath = \"/t\"\ntopic = \"json:/type\"\n[source.verify]\nkind = \"token\"\nheader = \"X-Token\"\nsecret = \"token-value\"\n\
+         [[destination]]\nname = \"cmd\"\nkind = \"command\"\ncommand = [\"/bin/sh\", \"-c\", \"printf '%s|%s' \\\"$HOOKGATE_TOPIC\\\" \\\"$1\\\" > {}\", \"sh\", \"{{json:/type}}\"]\nmax_attempts = 1\n\
+         [[route]]\nto = [\"cmd\"]\n",
+        out.display()
+    );
+    let gw = spawn(&config).await;
+    let (status, _, _) = crate::support::post(
+        &gw.url("/t"),
+        r#"{"type":"a\u0000b"}"#,
+        &[("X-Token", "token-value")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    wait_for("the command's output", Duration::from_secs(10), || {
+        out.exists()
+    })
+    .await;
+    wait_for("the delivery recorded", Duration::from_secs(10), || {
+        deliveries(&gw).iter().any(|(_, s, _)| s != "pending")
+    })
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "a\u{fffd}b|a\u{fffd}b"
+    );
+    assert_eq!(
+        deliveries(&gw),
+        [("cmd".to_owned(), "delivered".to_owned(), 1)]
+    );
     gw.stop().await;
 }

@@ -211,3 +211,65 @@ async fn issuer_down_before_any_key_is_known_is_500_and_nothing_is_stored() {
     assert!(gw.stored().is_empty());
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_flood_against_an_issuer_that_is_down_is_not_relayed_to_it() {
+    let issuer = start_issuer().await;
+    issuer.state.lock().unwrap().up = false;
+    let (key, jwk) = rsa_key("k1");
+    issuer.state.lock().unwrap().jwks = serde_json::json!({"keys": [jwk]}).to_string();
+    let gw = Arc::new(spawn(&pps_config(&issuer.url)).await);
+    // One signed request, sent again and again by 8 keep-alive clients for 1.5 s: every one
+    // needs keys that were never loaded.
+    let src = gw.gateway.config().sources[0].source.clone();
+    let body = br#"{"orderId":"SO-1"}"#;
+    let mut request = hookgate_verify::Request::post("/pps", body);
+    request.headers.append("X-Pps-Webhook-Id", "flood");
+    let keys = SigningKeys {
+        private_key_pem: Some(key.clone()),
+        key_id: Some("k1".into()),
+        issuer: Some(issuer.url.clone()),
+        audience: Some("pps-aud".into()),
+        algorithm: Some(Algorithm::RS256),
+        ..Default::default()
+    };
+    src.sign(&mut request, time::OffsetDateTime::now_utc(), &keys)
+        .unwrap();
+    let headers = pairs(&request);
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        let (url, headers, http) = (gw.url("/pps"), headers.clone(), client());
+        clients.push(tokio::spawn(async move {
+            let mut sent = 0;
+            while std::time::Instant::now() < until {
+                let mut post = http.post(&url).body(body.to_vec());
+                for (k, v) in &headers {
+                    post = post.header(k, v);
+                }
+                assert_eq!(post.send().await.unwrap().status(), 500);
+                sent += 1;
+            }
+            sent
+        }));
+    }
+    let mut sent = 0;
+    for c in clients {
+        sent += c.await.unwrap();
+    }
+    let hits = issuer.state.lock().unwrap().discovery_hits;
+    // One fetch at the start, at most one more once the first backoff (1 s) has passed.
+    assert!(
+        sent > 100 && (1..=2).contains(&hits),
+        "{sent} requests caused {hits} fetches"
+    );
+    // The issuer comes back: after the backoff, keys are fetched and requests verify.
+    issuer.state.lock().unwrap().up = true;
+    tokio::time::sleep(
+        hookgate_server::keys::FIRST_BACKOFF * 2 + std::time::Duration::from_millis(100),
+    )
+    .await;
+    assert_eq!(send_pps(&gw, &issuer.url, &key, "k1", "after").await.0, 200);
+    let gw = Arc::into_inner(gw).unwrap();
+    gw.stop().await;
+}
