@@ -51,6 +51,10 @@ pub struct ServerSection {
     pub max_connections: usize,
     /// How long in-flight requests may take to finish at shutdown.
     pub shutdown_grace: String,
+    /// Requests one client address may send, e.g. `100/s` (429 beyond); default: unlimited.
+    pub peer_rate_limit: Option<String>,
+    /// The burst of `peer_rate_limit` (default: its count).
+    pub peer_burst: Option<u32>,
 }
 
 impl Default for ServerSection {
@@ -63,6 +67,8 @@ impl Default for ServerSection {
             read_timeout: "10s".into(),
             max_connections: 10_000,
             shutdown_grace: "10s".into(),
+            peer_rate_limit: None,
+            peer_burst: None,
         }
     }
 }
@@ -119,7 +125,15 @@ impl Default for AdminSection {
 }
 
 /// Keys of `[[source]]` the server itself reads (the rest belong to the verifier).
-const SOURCE_SERVER_KEYS: &[&str] = &["name", "path", "methods", "max_body", "retention"];
+const SOURCE_SERVER_KEYS: &[&str] = &[
+    "name",
+    "path",
+    "methods",
+    "max_body",
+    "retention",
+    "rate_limit",
+    "burst",
+];
 /// Paths the gateway answers itself.
 const RESERVED_PATHS: &[&str] = &["/health", "/ready", "/metrics", "/api", "/ui"];
 
@@ -133,6 +147,10 @@ struct SourceServerPart {
     max_body: Option<String>,
     #[serde(default)]
     retention: Option<String>,
+    #[serde(default)]
+    rate_limit: Option<String>,
+    #[serde(default)]
+    burst: Option<u32>,
 }
 
 /// One configured source, ready to serve.
@@ -148,6 +166,8 @@ pub struct SourceConfig {
     pub max_body: u64,
     /// How long its finished events are kept, when it differs from `[store] retention`.
     pub retention: Option<Duration>,
+    /// Requests accepted from all senders together (429 beyond).
+    pub rate_limit: Option<crate::limits::RateLimit>,
     /// The verifier.
     pub source: Arc<Source>,
     /// Whether a secret of this source is a demo value (`DEMO-…`).
@@ -174,6 +194,8 @@ pub struct Config {
     pub max_headers: usize,
     /// Whole-request read timeout.
     pub read_timeout: Duration,
+    /// Requests one client address may send.
+    pub peer_rate_limit: Option<crate::limits::RateLimit>,
     /// Most simultaneous connections.
     pub max_connections: usize,
     /// Time granted to in-flight requests at shutdown.
@@ -369,6 +391,21 @@ impl Config {
             })
         };
         let read_timeout = duration("server.read_timeout", &server.read_timeout)?;
+        if server.peer_burst.is_some() && server.peer_rate_limit.is_none() {
+            return Err(ConfigError::new(
+                file,
+                "server.peer_burst",
+                "goes with server.peer_rate_limit",
+            ));
+        }
+        let peer_rate_limit = server
+            .peer_rate_limit
+            .as_deref()
+            .map(|text| {
+                crate::limits::RateLimit::parse(text, server.peer_burst)
+                    .map_err(|m| ConfigError::new(file, "server.peer_rate_limit", m))
+            })
+            .transpose()?;
         let shutdown_grace = duration("server.shutdown_grace", &server.shutdown_grace)?;
         check_listen(&server.listen, file, "server.listen")?;
         if let Some(listen) = &admin.listen {
@@ -465,6 +502,7 @@ impl Config {
             max_header_bytes: max_header_bytes as usize,
             max_headers: server.max_headers,
             read_timeout,
+            peer_rate_limit,
             max_connections: server.max_connections.max(1),
             shutdown_grace,
             store_url: store.url,
@@ -789,6 +827,21 @@ fn build_source(
         .as_deref()
         .map(|text| parse_retention(text, file, &format!("{label}.retention")))
         .transpose()?;
+    if server.burst.is_some() && server.rate_limit.is_none() {
+        return Err(ConfigError::new(
+            file,
+            format!("{label}.burst"),
+            "goes with rate_limit",
+        ));
+    }
+    let rate_limit = server
+        .rate_limit
+        .as_deref()
+        .map(|text| {
+            crate::limits::RateLimit::parse(text, server.burst)
+                .map_err(|m| ConfigError::new(file, format!("{label}.rate_limit"), m))
+        })
+        .transpose()?;
     let spec: SourceSpec = deserialize_at(value, file, label)?;
     let source = Source::build(spec)
         .map_err(|e| ConfigError::new(file, format!("{label}.{}", e.key), e.message))?;
@@ -798,6 +851,7 @@ fn build_source(
         methods,
         max_body,
         retention,
+        rate_limit,
         redacted_headers: source.credential_headers(),
         redacted_query: source.credential_query_params(),
         source: Arc::new(source),
@@ -1084,6 +1138,11 @@ mod tests {
             ("[admin]\nlisten = \"internal\"", "test.toml: admin.listen: `internal` is not HOST:PORT"),
             ("[admin]\nlisten = \"127.0.0.1:8080\"", "test.toml: admin.listen: must differ from server.listen"),
             ("[admin]\ntokn = \"0123456789abcdef\"", "test.toml: admin.tokn: unknown field `tokn`"),
+            ("[server]\npeer_rate_limit = \"lots\"", "test.toml: server.peer_rate_limit: `lots` is not a rate"),
+            ("[server]\npeer_burst = 5", "test.toml: server.peer_burst: goes with server.peer_rate_limit"),
+            ("[[source]]\nname = \"a\"\npath = \"/a\"\npreset = \"github\"\nsecret = \"s\"\nrate_limit = \"0/s\"", "test.toml: source[0] (a).rate_limit: the rate must be at least 1"),
+            ("[[source]]\nname = \"a\"\npath = \"/a\"\npreset = \"github\"\nsecret = \"s\"\nburst = 5", "test.toml: source[0] (a).burst: goes with rate_limit"),
+            ("[store]\nretention = \"0s\"", "test.toml: store.retention: must be at least 1s"),
         ];
         for (text, expected) in cases {
             let message = parse(text).unwrap_err().to_string();

@@ -250,6 +250,19 @@ async fn handle(
             Bytes::new(),
         );
     }
+    let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0);
+    if let Err(wait) = gateway.limiters.check(index, peer.map(|p| p.ip())) {
+        let seconds = wait.as_secs() + 1;
+        let mut response = close(json(
+            StatusCode::TOO_MANY_REQUESTS,
+            r#"{"error":"rate limited"}"#,
+        ));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        let detail = format!("over the rate limit; retry in {seconds}s");
+        return Ended::refused(response, IngestOutcome::RateLimited, detail, Bytes::new());
+    }
     let limit = source_config.max_body;
     let declared = parts
         .headers
@@ -290,7 +303,6 @@ async fn handle(
             return Ended::refused(response, IngestOutcome::Timeout, detail, Bytes::new());
         }
     };
-    let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0);
     let request = Request {
         method: parts.method.as_str().to_owned(),
         path: parts.uri.path().to_owned(),
@@ -371,16 +383,13 @@ async fn handle(
     }
 }
 
-/// Every 10 s, one line per source and destination that did anything: what an operator
-/// reads instead of a line per event.
+/// Every 10 s, one line per source and destination that did anything (what an operator
+/// reads instead of a line per event), and idle peers leave the rate limiter's table.
 pub(crate) async fn summaries(
     gateway: Arc<Gateway>,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) {
     const EVERY: std::time::Duration = std::time::Duration::from_secs(10);
-    if !gateway.metrics.enabled() {
-        return;
-    }
     let mut sources: Vec<(u64, u64)> = gateway
         .metrics
         .sources()
@@ -398,6 +407,10 @@ pub(crate) async fn summaries(
         tokio::select! {
             _ = tick.tick() => {}
             () = crate::became(&mut stopped, true) => return,
+        }
+        gateway.limiters.forget_idle_peers();
+        if !gateway.metrics.enabled() {
+            continue;
         }
         for (source, last) in gateway.metrics.sources().iter().zip(sources.iter_mut()) {
             let now = source.totals();

@@ -16,6 +16,7 @@ pub mod delivery;
 mod ingest;
 pub mod issuer;
 pub mod keys;
+pub mod limits;
 pub mod metrics;
 pub mod replay;
 pub mod retention;
@@ -46,6 +47,7 @@ pub struct Gateway {
     metrics: Arc<metrics::Metrics>,
     admin_tokens: admin::Tokens,
     refusal_sampler: Vec<ingest::Sampler>,
+    limiters: limits::Limiters,
 }
 
 impl Gateway {
@@ -81,6 +83,14 @@ impl Gateway {
                 .iter()
                 .map(|_| ingest::Sampler::default())
                 .collect(),
+            limiters: limits::Limiters::new(
+                &config
+                    .sources
+                    .iter()
+                    .map(|s| s.rate_limit)
+                    .collect::<Vec<_>>(),
+                config.peer_rate_limit,
+            ),
             config,
             store,
             delivery: std::sync::OnceLock::new(),

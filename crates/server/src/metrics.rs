@@ -23,6 +23,8 @@ pub enum IngestOutcome {
     Duplicate,
     /// Refused by verification or validation (the kind's stable name).
     Refused(hookgate_verify::ErrorKind),
+    /// Over a rate limit (the source's or the peer's).
+    RateLimited,
     /// Body over the limit.
     TooLarge,
     /// The body could not be read.
@@ -41,6 +43,7 @@ pub enum IngestOutcome {
 const OTHER_OUTCOMES: &[IngestOutcome] = &[
     IngestOutcome::Accepted,
     IngestOutcome::Duplicate,
+    IngestOutcome::RateLimited,
     IngestOutcome::TooLarge,
     IngestOutcome::MalformedBody,
     IngestOutcome::Timeout,
@@ -56,6 +59,7 @@ impl IngestOutcome {
             IngestOutcome::Accepted => "accepted",
             IngestOutcome::Duplicate => "duplicate",
             IngestOutcome::Refused(kind) => kind.as_str(),
+            IngestOutcome::RateLimited => "rate_limited",
             IngestOutcome::TooLarge => "too_large",
             IngestOutcome::MalformedBody => "malformed_body",
             IngestOutcome::Timeout => "timeout",

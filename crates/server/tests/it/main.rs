@@ -3,6 +3,7 @@
 mod admin;
 mod bad_input;
 mod delivery;
+mod limits;
 mod metrics;
 mod oidc;
 mod retention;
