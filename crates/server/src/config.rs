@@ -51,6 +51,11 @@ pub struct ServerSection {
     pub max_connections: usize,
     /// How long in-flight requests may take to finish at shutdown.
     pub shutdown_grace: String,
+    /// Connections one client address may hold at once; further ones are closed at once.
+    pub max_connections_per_peer: usize,
+    /// A connection must send a complete request head within this (also the idle time
+    /// allowed between requests on a kept-alive connection).
+    pub head_timeout: String,
     /// Requests one client address may send, e.g. `100/s` (429 beyond); default: unlimited.
     pub peer_rate_limit: Option<String>,
     /// The burst of `peer_rate_limit` (default: its count).
@@ -67,6 +72,8 @@ impl Default for ServerSection {
             read_timeout: "10s".into(),
             max_connections: 10_000,
             shutdown_grace: "10s".into(),
+            max_connections_per_peer: 512,
+            head_timeout: "5s".into(),
             peer_rate_limit: None,
             peer_burst: None,
         }
@@ -198,6 +205,10 @@ pub struct Config {
     pub peer_rate_limit: Option<crate::limits::RateLimit>,
     /// Most simultaneous connections.
     pub max_connections: usize,
+    /// Most simultaneous connections from one address.
+    pub max_connections_per_peer: usize,
+    /// Time to send a complete request head (and idle time between requests).
+    pub head_timeout: Duration,
     /// Time granted to in-flight requests at shutdown.
     pub shutdown_grace: Duration,
     /// Store URL.
@@ -391,6 +402,14 @@ impl Config {
             })
         };
         let read_timeout = duration("server.read_timeout", &server.read_timeout)?;
+        let head_timeout = duration("server.head_timeout", &server.head_timeout)?;
+        if server.max_connections_per_peer == 0 {
+            return Err(ConfigError::new(
+                file,
+                "server.max_connections_per_peer",
+                "must be at least 1",
+            ));
+        }
         if server.peer_burst.is_some() && server.peer_rate_limit.is_none() {
             return Err(ConfigError::new(
                 file,
@@ -504,6 +523,8 @@ impl Config {
             read_timeout,
             peer_rate_limit,
             max_connections: server.max_connections.max(1),
+            max_connections_per_peer: server.max_connections_per_peer,
+            head_timeout: head_timeout.min(read_timeout),
             shutdown_grace,
             store_url: store.url,
             store_max_size,

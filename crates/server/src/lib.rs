@@ -213,6 +213,44 @@ fn admin_router(gateway: Arc<Gateway>) -> Router {
         .with_state(gateway)
 }
 
+/// Open connections per client address.
+#[derive(Debug, Clone, Default)]
+struct PeerConnections(Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>);
+
+/// One connection of an address, counted until dropped.
+struct PeerConnection {
+    peers: PeerConnections,
+    ip: std::net::IpAddr,
+}
+
+impl PeerConnections {
+    /// Counts a connection from `ip`, unless it already holds `limit`.
+    fn hold(&self, ip: std::net::IpAddr, limit: usize) -> Option<PeerConnection> {
+        let mut map = self.0.lock().expect("peer table lock");
+        let held = map.entry(ip).or_default();
+        if *held >= limit {
+            return None;
+        }
+        *held += 1;
+        Some(PeerConnection {
+            peers: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for PeerConnection {
+    fn drop(&mut self) {
+        let mut map = self.peers.0.lock().expect("peer table lock");
+        if let Some(held) = map.get_mut(&self.ip) {
+            *held -= 1;
+            if *held == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// Connections the operators' listener serves at once, apart from the providers' limit.
 const ADMIN_CONNECTIONS: usize = 256;
 
@@ -316,6 +354,7 @@ async fn accept_loop(
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) {
     let connections = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let peers = PeerConnections::default();
     loop {
         let permit = tokio::select! {
             permit = connections.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
@@ -333,6 +372,13 @@ async fn accept_loop(
             },
             () = crate::became(&mut stopped, true) => break,
         };
+        // One address cannot hold the whole connection budget: past its share, its new
+        // connections are closed at once (the operators' listener counts its own).
+        let Some(held) = peers.hold(peer.ip(), config.max_connections_per_peer) else {
+            tracing::debug!(peer = %peer.ip(), "connection refused: too many from this address");
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let service = hyper::service::service_fn(
@@ -346,7 +392,7 @@ async fn accept_loop(
         );
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(config.read_timeout)
+            .header_read_timeout(config.head_timeout)
             .max_buf_size(config.max_header_bytes)
             .max_headers(config.max_headers)
             .keep_alive(true)
@@ -354,6 +400,7 @@ async fn accept_loop(
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             let _ = connection.await;
+            drop(held);
             drop(permit);
         });
     }

@@ -249,3 +249,47 @@ async fn an_http_1_1_request_without_host_is_400() {
     still_serving(&gw).await;
     gw.stop().await;
 }
+
+async fn connect_from(local: &str, gw: &TestGateway) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{local}:0").parse().unwrap()).unwrap();
+    socket.connect(gw.addr).await.unwrap()
+}
+
+/// Sends `GET /health` on `stream`; the status line, or "" when the server closed it.
+async fn health_on(stream: &mut TcpStream) -> String {
+    let _ = stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut buf = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut buf))
+        .await
+        .expect("an answer or a close")
+        .unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn one_address_cannot_hold_every_connection() {
+    let gw = spawn(&format!("[server]\nmax_connections_per_peer = 2\nhead_timeout = \"30s\"\n{CONFIG}").replace("[server]\nmax_body", "max_body")).await;
+    let mut first = connect_from("127.0.0.1", &gw).await;
+    let mut second = connect_from("127.0.0.1", &gw).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut third = connect_from("127.0.0.1", &gw).await;
+    assert_eq!(health_on(&mut third).await, "", "the third connection is closed at once");
+    // Another address is served meanwhile, and so are the two held connections.
+    let mut other = connect_from("127.0.0.2", &gw).await;
+    assert_eq!(health_on(&mut other).await, "HTTP/1.1 200 OK");
+    assert_eq!(health_on(&mut first).await, "HTTP/1.1 200 OK");
+    // Once one is closed, the address may connect again.
+    drop(second.shutdown().await);
+    drop(second);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut again = connect_from("127.0.0.1", &gw).await;
+    assert_eq!(health_on(&mut again).await, "HTTP/1.1 200 OK");
+    gw.stop().await;
+}
