@@ -70,6 +70,13 @@ enum Scenario {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// The slow-body attack: many connections each hold an almost complete 1 MiB body.
+    /// Peak RSS with the default body budget against a run without one (same run).
+    Bodies {
+        /// Connections holding a body.
+        #[arg(long, default_value_t = 600)]
+        connections: usize,
+    },
     /// A fixed offered rate (open loop); the delivery backlog is sampled every 5 s.
     Backlog {
         /// Events per second offered.
@@ -95,11 +102,29 @@ impl Drop for Server {
 }
 
 fn start(binary: &Path, dir: &Path, store: &str, extra: &str) -> anyhow::Result<Server> {
+    start_with_server(binary, dir, store, extra)
+}
+
+/// Starts the gateway; `extra` is appended, and `[server]` keys in it join the `[server]`
+/// table written here.
+fn start_with_server(
+    binary: &Path,
+    dir: &Path,
+    store: &str,
+    extra: &str,
+) -> anyhow::Result<Server> {
     let config = dir.join("bench.toml");
+    let (server_keys, extra) = match extra.strip_prefix("[server]\n") {
+        Some(rest) => {
+            let end = rest.find("\n[").map_or(rest.len(), |i| i + 1);
+            (&rest[..end], &rest[end..])
+        }
+        None => ("", extra),
+    };
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nmax_connections = 2048\n[store]\nurl = \"{store}\"\n\
+            "[server]\nlisten = \"127.0.0.1:0\"\nmax_connections = 2048\n{server_keys}[store]\nurl = \"{store}\"\n\
              [[source]]\nname = \"gh\"\npath = \"/gh\"\npreset = \"github\"\nsecret = \"{SECRET}\"\n{extra}"
         ),
     )?;
@@ -335,6 +360,9 @@ fn main() -> anyhow::Result<()> {
                 args.body,
             );
         }
+        Some(Scenario::Bodies { connections }) => {
+            return runtime.block_on(bodies(&binary, connections));
+        }
         Some(Scenario::Backlog { rate, connections }) => {
             return runtime.block_on(backlog(
                 &binary,
@@ -482,6 +510,63 @@ fn cpu_seconds(pid: u32) -> f64 {
     };
     // Linux reports them in USER_HZ, 100 per second on every architecture it supports.
     (ticks(14) + ticks(15)) / 100.0
+}
+
+/// Opens `connections` connections that each send the head and all but the last byte of a
+/// 1 MiB body, then reports the server's peak RSS: with the default budget, and without
+/// one (the budget and the per-address connection cap lifted).
+async fn bodies(binary: &Path, connections: usize) -> anyhow::Result<()> {
+    const BODY: usize = 1 << 20;
+    println!(
+        "slow-body attack: {connections} connections, each holding {BODY} of {BODY} bytes but one"
+    );
+    println!(
+        "{:<40} {:>12} {:>10} {:>12}",
+        "gateway", "peak RSS", "held", "refused"
+    );
+    let mut peaks = Vec::new();
+    for (label, extra) in [
+        ("defaults (max_buffered_bodies 256MiB)", ""),
+        (
+            "no budget (the previous behaviour)",
+            "[server]\nmax_buffered_bodies = \"64GiB\"\nmax_connections_per_peer = 100000\n",
+        ),
+    ] {
+        let dir = tempfile::tempdir()?;
+        // `start` writes [server] first: a second [server] table would be refused, so the
+        // settings go into the one it writes.
+        let server = start_with_server(binary, dir.path(), "sqlite://./data/hookgate.db", extra)?;
+        let head = format!("POST /gh HTTP/1.1\r\nHost: bench\r\nContent-Length: {BODY}\r\n\r\n");
+        let chunk = vec![b'x'; BODY - 1];
+        let mut open = Vec::new();
+        let mut refused = 0;
+        for _ in 0..connections {
+            let attempt = async {
+                let mut stream = tokio::net::TcpStream::connect(&server.addr).await?;
+                stream.write_all(head.as_bytes()).await?;
+                stream.write_all(&chunk).await?;
+                Ok::<_, std::io::Error>(stream)
+            };
+            match tokio::time::timeout(Duration::from_secs(2), attempt).await {
+                Ok(Ok(stream)) => open.push(stream),
+                _ => refused += 1,
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let rss = peak_rss_mib(server.child.id());
+        drop(open);
+        drop(server);
+        println!(
+            "{label:<40} {rss:>8.1} MiB {:>10} {refused:>12}",
+            connections - refused
+        );
+        peaks.push(rss);
+    }
+    println!(
+        "peak RSS with the budget / without: {:.2}",
+        peaks[0] / peaks[1]
+    );
+    Ok(())
 }
 
 /// What the receiver has seen.

@@ -51,6 +51,9 @@ pub struct ServerSection {
     pub max_connections: usize,
     /// How long in-flight requests may take to finish at shutdown.
     pub shutdown_grace: String,
+    /// Memory for request bodies being read, all connections together, e.g. `256MiB`;
+    /// a request that finds none free within 500 ms gets 503 + `Retry-After`.
+    pub max_buffered_bodies: String,
     /// Connections one client address may hold at once; further ones are closed at once.
     pub max_connections_per_peer: usize,
     /// A connection must send a complete request head within this (also the idle time
@@ -72,6 +75,7 @@ impl Default for ServerSection {
             read_timeout: "10s".into(),
             max_connections: 10_000,
             shutdown_grace: "10s".into(),
+            max_buffered_bodies: "256MiB".into(),
             max_connections_per_peer: 512,
             head_timeout: "5s".into(),
             peer_rate_limit: None,
@@ -207,6 +211,8 @@ pub struct Config {
     pub max_connections: usize,
     /// Most simultaneous connections from one address.
     pub max_connections_per_peer: usize,
+    /// Bytes of request bodies held in memory at once.
+    pub max_buffered_bodies: u64,
     /// Time to send a complete request head (and idle time between requests).
     pub head_timeout: Duration,
     /// Time granted to in-flight requests at shutdown.
@@ -403,6 +409,15 @@ impl Config {
         };
         let read_timeout = duration("server.read_timeout", &server.read_timeout)?;
         let head_timeout = duration("server.head_timeout", &server.head_timeout)?;
+        let max_buffered_bodies = parse_size(&server.max_buffered_bodies)
+            .map_err(|m| ConfigError::new(file, "server.max_buffered_bodies", m))?;
+        if max_buffered_bodies < max_body {
+            return Err(ConfigError::new(
+                file,
+                "server.max_buffered_bodies",
+                format!("must be at least server.max_body ({max_body} bytes)"),
+            ));
+        }
         if server.max_connections_per_peer == 0 {
             return Err(ConfigError::new(
                 file,
@@ -524,6 +539,7 @@ impl Config {
             peer_rate_limit,
             max_connections: server.max_connections.max(1),
             max_connections_per_peer: server.max_connections_per_peer,
+            max_buffered_bodies,
             head_timeout: head_timeout.min(read_timeout),
             shutdown_grace,
             store_url: store.url,

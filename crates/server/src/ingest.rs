@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use hookgate_store::{EventId, NewDelivery, NewEvent, Stored};
 use hookgate_verify::{Accepted, ErrorKind, Headers, Outcome, Reply, Request, Source, VerifyError};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use time::OffsetDateTime;
 
 use crate::metrics::IngestOutcome;
@@ -274,22 +274,33 @@ async fn handle(
         let detail = format!("declared Content-Length {len} exceeds the limit of {limit} bytes");
         return Ended::refused(response, IngestOutcome::TooLarge, detail, Bytes::new());
     }
-    let body = match tokio::time::timeout(
+    // Held until the request is answered: the bytes stay in memory that long.
+    let (body, _budget) = match tokio::time::timeout(
         gateway.config.read_timeout,
-        Limited::new(body, limit as usize).collect(),
+        read_body(body, declared, limit, &gateway.body_budget),
     )
     .await
     {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(e)) if e.is::<LengthLimitError>() => {
+        Ok(Ok(read)) => read,
+        Ok(Err(BodyError::TooLarge)) => {
             let response = close(reply(responses.reply(Outcome::TooLarge)));
             let detail = format!("body exceeds the limit of {limit} bytes");
             return Ended::refused(response, IngestOutcome::TooLarge, detail, Bytes::new());
         }
-        Ok(Err(e)) => {
+        Ok(Err(BodyError::Unreadable(e))) => {
             let response = close(reply(responses.reply(Outcome::MalformedBody)));
             let detail = format!("body could not be read: {e}");
             return Ended::refused(response, IngestOutcome::MalformedBody, detail, Bytes::new());
+        }
+        Ok(Err(BodyError::OverBudget)) => {
+            let response = close(with_retry_after(reply(
+                responses.reply(Outcome::Unavailable),
+            )));
+            let detail = format!(
+                "the memory for request bodies ({} bytes) is in use; answered 503",
+                gateway.config.max_buffered_bodies
+            );
+            return Ended::refused(response, IngestOutcome::Overloaded, detail, Bytes::new());
         }
         Err(_) => {
             let response = close(json(
@@ -433,6 +444,74 @@ pub(crate) async fn summaries(
             }
             *last = now;
         }
+    }
+}
+
+/// Why a body was not read.
+enum BodyError {
+    TooLarge,
+    Unreadable(String),
+    OverBudget,
+}
+
+/// How long a request waits for room in the body budget before it is answered 503.
+const BUDGET_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Reads the body, at most `limit` bytes, into memory taken from `budget` (all buffered
+/// bodies together) before it is allocated: the permit returned covers the buffer's whole
+/// capacity. A declared `Content-Length` is taken at once (one allocation, no regrowth);
+/// a chunked body grows its buffer by doubling, each step taken from the budget first.
+async fn read_body(
+    mut body: Body,
+    declared: Option<u64>,
+    limit: u64,
+    budget: &Arc<tokio::sync::Semaphore>,
+) -> Result<(Bytes, Option<tokio::sync::OwnedSemaphorePermit>), BodyError> {
+    let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
+    let mut buffer: Vec<u8> = Vec::new();
+    if let Some(len) = declared.filter(|len| *len > 0) {
+        let len = usize::try_from(len.min(limit)).map_err(|_| BodyError::TooLarge)?;
+        held = Some(take_budget(budget, len).await?);
+        buffer.reserve_exact(len);
+    }
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| BodyError::Unreadable(e.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let needed = buffer.len() + data.len();
+        if needed as u64 > limit {
+            return Err(BodyError::TooLarge);
+        }
+        if needed > buffer.capacity() {
+            let grown = needed
+                .max(buffer.capacity() * 2)
+                .max(4096)
+                .min(limit as usize);
+            let permit = take_budget(budget, grown - buffer.capacity()).await?;
+            match &mut held {
+                Some(all) => all.merge(permit),
+                None => held = Some(permit),
+            }
+            buffer.reserve_exact(grown - buffer.len());
+        }
+        buffer.extend_from_slice(&data);
+    }
+    Ok((Bytes::from(buffer), held))
+}
+
+/// `bytes` of the body budget, waiting at most [`BUDGET_WAIT`] for them.
+async fn take_budget(
+    budget: &Arc<tokio::sync::Semaphore>,
+    bytes: usize,
+) -> Result<tokio::sync::OwnedSemaphorePermit, BodyError> {
+    let n = u32::try_from(bytes).map_err(|_| BodyError::TooLarge)?;
+    match budget.clone().try_acquire_many_owned(n) {
+        Ok(permit) => Ok(permit),
+        Err(_) => tokio::time::timeout(BUDGET_WAIT, budget.clone().acquire_many_owned(n))
+            .await
+            .map_err(|_| BodyError::OverBudget)?
+            .map_err(|_| BodyError::OverBudget),
     }
 }
 

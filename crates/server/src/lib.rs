@@ -48,6 +48,8 @@ pub struct Gateway {
     admin_tokens: admin::Tokens,
     refusal_sampler: Vec<ingest::Sampler>,
     limiters: limits::Limiters,
+    /// Bytes of request bodies being held; see `[server] max_buffered_bodies`.
+    body_budget: Arc<tokio::sync::Semaphore>,
 }
 
 impl Gateway {
@@ -91,6 +93,11 @@ impl Gateway {
                     .collect::<Vec<_>>(),
                 config.peer_rate_limit,
             ),
+            body_budget: Arc::new(tokio::sync::Semaphore::new(
+                usize::try_from(config.max_buffered_bodies)
+                    .unwrap_or(usize::MAX)
+                    .min(tokio::sync::Semaphore::MAX_PERMITS),
+            )),
             config,
             store,
             delivery: std::sync::OnceLock::new(),

@@ -37,6 +37,8 @@ pub enum IngestOutcome {
     KeysUnavailable,
     /// The store could not commit.
     Unavailable,
+    /// No memory left for request bodies (503, retry).
+    Overloaded,
 }
 
 /// The outcomes that are not refusals by the verifier, in label spelling.
@@ -50,6 +52,7 @@ const OTHER_OUTCOMES: &[IngestOutcome] = &[
     IngestOutcome::MethodNotAllowed,
     IngestOutcome::KeysUnavailable,
     IngestOutcome::Unavailable,
+    IngestOutcome::Overloaded,
 ];
 
 impl IngestOutcome {
@@ -66,6 +69,7 @@ impl IngestOutcome {
             IngestOutcome::MethodNotAllowed => "method_not_allowed",
             IngestOutcome::KeysUnavailable => "keys_unavailable",
             IngestOutcome::Unavailable => "unavailable",
+            IngestOutcome::Overloaded => "overloaded",
         }
     }
 

@@ -275,12 +275,20 @@ async fn health_on(stream: &mut TcpStream) -> String {
 
 #[tokio::test]
 async fn one_address_cannot_hold_every_connection() {
-    let gw = spawn(&format!("[server]\nmax_connections_per_peer = 2\nhead_timeout = \"30s\"\n{CONFIG}").replace("[server]\nmax_body", "max_body")).await;
+    let gw = spawn(
+        &format!("[server]\nmax_connections_per_peer = 2\nhead_timeout = \"30s\"\n{CONFIG}")
+            .replace("[server]\nmax_body", "max_body"),
+    )
+    .await;
     let mut first = connect_from("127.0.0.1", &gw).await;
     let mut second = connect_from("127.0.0.1", &gw).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut third = connect_from("127.0.0.1", &gw).await;
-    assert_eq!(health_on(&mut third).await, "", "the third connection is closed at once");
+    assert_eq!(
+        health_on(&mut third).await,
+        "",
+        "the third connection is closed at once"
+    );
     // Another address is served meanwhile, and so are the two held connections.
     let mut other = connect_from("127.0.0.2", &gw).await;
     assert_eq!(health_on(&mut other).await, "HTTP/1.1 200 OK");
@@ -291,5 +299,47 @@ async fn one_address_cannot_hold_every_connection() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut again = connect_from("127.0.0.1", &gw).await;
     assert_eq!(health_on(&mut again).await, "HTTP/1.1 200 OK");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn bodies_held_in_memory_are_bounded_in_total() {
+    let gw = spawn(
+        "[server]\nmax_body = \"64KiB\"\nmax_buffered_bodies = \"128KiB\"\nread_timeout = \"20s\"\n\
+         [[source]]\nname = \"gh\"\npath = \"/gh\"\npreset = \"github\"\nsecret = \"s\"\n",
+    )
+    .await;
+    // Two clients each hold an almost complete 64 KiB body: the whole budget.
+    let head = format!(
+        "POST /gh HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        64 * 1024
+    );
+    let mut holders = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&vec![b'x'; 64 * 1024 - 1]).await.unwrap();
+        holders.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A third body finds no room: 503 with Retry-After, after a short wait, not a hang.
+    let (status, headers, _) = post(&gw.url("/gh"), vec![b'y'; 10 * 1024], &[]).await;
+    assert_eq!(status, 503);
+    assert_eq!(headers["retry-after"], "1");
+    // One holder finishes: its request is answered (unsigned: 401) and its room is freed.
+    let mut done = holders.pop().unwrap();
+    done.write_all(b"x").await.unwrap();
+    let mut answer = vec![0u8; 512];
+    let n = done.read(&mut answer).await.unwrap();
+    assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 401"));
+    let (status, _, _) = post(&gw.url("/gh"), vec![b'y'; 10 * 1024], &[]).await;
+    assert_eq!(status, 401, "room again once a body was released");
+    let counts = gw.gateway.metrics().sources()[0].counts();
+    assert_eq!(
+        counts.iter().find(|(o, _)| *o == "overloaded").unwrap().1,
+        1
+    );
+    assert!(gw.stored().is_empty());
+    drop(holders);
     gw.stop().await;
 }
