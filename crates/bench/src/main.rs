@@ -77,6 +77,17 @@ enum Scenario {
         #[arg(long, default_value_t = 600)]
         connections: usize,
     },
+    /// HMAC ingest (GitHub preset) alone, then with a flood of ES512 tokens (QI Tech
+    /// preset, each a full public-key verification) on another source: HMAC throughput and
+    /// p99 with and without the flood.
+    Es512Flood {
+        /// Connections sending HMAC events.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// Connections flooding ES512 tokens.
+        #[arg(long, default_value_t = 64)]
+        flood: usize,
+    },
     /// A fixed offered rate (open loop); the delivery backlog is sampled every 5 s.
     Backlog {
         /// Events per second offered.
@@ -360,6 +371,22 @@ fn main() -> anyhow::Result<()> {
                 args.body,
             );
         }
+        Some(Scenario::Es512Flood { connections, flood }) => {
+            let warmup = Duration::from_secs(1);
+            let events = args
+                .events
+                .unwrap_or(((args.duration + warmup).as_secs_f64() * 80_000.0) as usize + 10_000);
+            return es512_flood(
+                &runtime,
+                &binary,
+                connections,
+                flood,
+                warmup,
+                args.duration,
+                events,
+                args.body,
+            );
+        }
         Some(Scenario::Bodies { connections }) => {
             return runtime.block_on(bodies(&binary, connections));
         }
@@ -566,6 +593,113 @@ async fn bodies(binary: &Path, connections: usize) -> anyhow::Result<()> {
         "peak RSS with the budget / without: {:.2}",
         peaks[0] / peaks[1]
     );
+    Ok(())
+}
+
+/// HMAC ingest with and without an ES512 flood on another source.
+#[allow(clippy::too_many_arguments)]
+fn es512_flood(
+    runtime: &tokio::runtime::Runtime,
+    binary: &Path,
+    connections: usize,
+    flood: usize,
+    warmup: Duration,
+    duration: Duration,
+    events: usize,
+    body: usize,
+) -> anyhow::Result<()> {
+    let keys = tempfile::tempdir()?;
+    for name in ["qitech", "forger"] {
+        let status = Command::new(binary)
+            .args(["keygen", "--alg", "ES512", "--out"])
+            .arg(keys.path().join(name))
+            .status()?;
+        if !status.success() {
+            bail!("keygen failed");
+        }
+    }
+    // A token of the right shape signed with another key: the gateway does the whole ES512
+    // verification before it can refuse it (403).
+    let forged = Command::new(binary)
+        .args([
+            "send",
+            "http://bench/qitech",
+            "--preset",
+            "qitech",
+            "--param",
+            "api_client_key=K",
+            "--dry-run",
+            "--key",
+        ])
+        .arg(keys.path().join("forger.pem"))
+        .output()?;
+    if !forged.status.success() {
+        bail!(
+            "send --dry-run failed: {}",
+            String::from_utf8_lossy(&forged.stderr)
+        );
+    }
+    let forged = Arc::new(forged.stdout);
+    let extra = format!(
+        "[[source]]\nname = \"qitech\"\npath = \"/qitech\"\npreset = \"qitech\"\napi_client_key = \"K\"\npublic_key_file = \"{}\"\n",
+        keys.path().join("qitech.pub.pem").display()
+    );
+    println!("HMAC ingest ({connections} connections, durable) alone and during a flood of ES512 tokens ({flood} connections)");
+    println!(
+        "{:<22} {:>12} {:>9} {:>9} {:>14}",
+        "run", "HMAC ev/s", "p50 ms", "p99 ms", "ES512 verif/s"
+    );
+    for with_flood in [false, true] {
+        let dir = tempfile::tempdir()?;
+        let server = start(binary, dir.path(), "sqlite://./data/hookgate.db", &extra)?;
+        let requests = Arc::new(presign(events, body, &format!("flood-{with_flood}")));
+        let stop = Arc::new(AtomicBool::new(false));
+        let refused = Arc::new(AtomicU64::new(0));
+        let mut flooders = Vec::new();
+        if with_flood {
+            for _ in 0..flood {
+                let (addr, request, stop, refused) = (
+                    server.addr.clone(),
+                    forged.clone(),
+                    stop.clone(),
+                    refused.clone(),
+                );
+                flooders.push(runtime.spawn(async move {
+                    let mut stream = tokio::net::TcpStream::connect(&addr).await?;
+                    let mut buffer = Vec::with_capacity(1024);
+                    while !stop.load(Ordering::Relaxed) {
+                        stream.write_all(&request).await?;
+                        let status = read_response(&mut stream, &mut buffer).await?;
+                        if status == 403 {
+                            refused.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    anyhow::Ok(())
+                }));
+            }
+        }
+        let before = refused.load(Ordering::Relaxed);
+        let result =
+            runtime.block_on(drive(&server.addr, requests, connections, warmup, duration))?;
+        let verified =
+            (refused.load(Ordering::Relaxed) - before) as f64 / (warmup + duration).as_secs_f64();
+        stop.store(true, Ordering::Relaxed);
+        for f in flooders {
+            let _ = runtime.block_on(f);
+        }
+        drop(server);
+        let rate = result.acked as f64 / result.elapsed.as_secs_f64();
+        println!(
+            "{:<22} {rate:>12.0} {:>9.2} {:>9.2} {verified:>14.0}",
+            if with_flood {
+                "during an ES512 flood"
+            } else {
+                "alone"
+            },
+            result.p50_ms,
+            result.p99_ms
+        );
+    }
     Ok(())
 }
 

@@ -58,6 +58,8 @@ fn reply(reply: &Reply) -> Response {
 enum Refusal {
     Verify(VerifyError),
     KeysUnavailable(String),
+    /// No place in the public-key verification pool in time.
+    Overloaded,
 }
 
 /// How a request ended: its answer, its outcome for the metrics, and for a refusal what
@@ -323,7 +325,7 @@ async fn handle(
         peer: peer.map(|p| p.ip()),
     };
     let received = OffsetDateTime::now_utc();
-    let accepted = match verify(gateway, source, &request, received).await {
+    let accepted = match verify(gateway, source, &request, &body, received).await {
         Ok(accepted) => accepted,
         Err(Refusal::Verify(e)) => {
             let response = reply(responses.reply(Outcome::Refused(&e)));
@@ -333,6 +335,11 @@ async fn handle(
                 e.detail(),
                 body.clone(),
             );
+        }
+        Err(Refusal::Overloaded) => {
+            let response = with_retry_after(reply(responses.reply(Outcome::Unavailable)));
+            let detail = "every place in the public-key verification pool is busy; answered 503";
+            return Ended::refused(response, IngestOutcome::Overloaded, detail, body.clone());
         }
         Err(Refusal::KeysUnavailable(reason)) => {
             tracing::error!(source = name, reason = %capped(&reason, LOGGED_DETAIL), "cannot verify: issuer keys unavailable");
@@ -519,11 +526,12 @@ async fn take_budget(
 /// them once and verifies again.
 async fn verify(
     gateway: &Gateway,
-    source: &Source,
+    source: &Arc<Source>,
     request: &Request<'_>,
+    body: &Bytes,
     now: OffsetDateTime,
 ) -> Result<Accepted, Refusal> {
-    match source.accept(request, now, &gateway.keys) {
+    match accept(gateway, source, request, body, now).await? {
         Ok(accepted) => Ok(accepted),
         Err(e) if matches!(e.kind(), ErrorKind::KeysNotLoaded | ErrorKind::UnknownKey) => {
             let issuer = e.issuer().unwrap_or_default().to_owned();
@@ -533,8 +541,8 @@ async fn verify(
                     return Err(Refusal::KeysUnavailable(fetch.to_string()));
                 }
             }
-            source
-                .accept(request, now, &gateway.keys)
+            accept(gateway, source, request, body, now)
+                .await?
                 .map_err(|e| match e.kind() {
                     ErrorKind::KeysNotLoaded => Refusal::KeysUnavailable(e.detail().to_owned()),
                     _ => Refusal::Verify(e),
@@ -542,6 +550,52 @@ async fn verify(
         }
         Err(e) => Err(Refusal::Verify(e)),
     }
+}
+
+/// How long a request waits for a place in the public-key verification pool before it is
+/// answered 503.
+const VERIFY_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Runs the source's checks. HMAC-only sources run inline (microseconds); a source that may
+/// need a public-key operation (up to a millisecond for ES512) runs on the blocking pool,
+/// at most [`Gateway::verify_pool`] at once, so a flood of such tokens never stalls the
+/// async workers, and with them every other source.
+async fn accept(
+    gateway: &Gateway,
+    source: &Arc<Source>,
+    request: &Request<'_>,
+    body: &Bytes,
+    now: OffsetDateTime,
+) -> Result<Result<Accepted, VerifyError>, Refusal> {
+    if !source.is_asymmetric() {
+        return Ok(source.accept(request, now, &gateway.keys));
+    }
+    let place = tokio::time::timeout(VERIFY_WAIT, gateway.verify_pool.clone().acquire_owned())
+        .await
+        .map_err(|_| Refusal::Overloaded)?
+        .map_err(|_| Refusal::Overloaded)?;
+    let (source, keys, body) = (source.clone(), gateway.keys.clone(), body.clone());
+    let (method, path, query, headers, peer) = (
+        request.method.clone(),
+        request.path.clone(),
+        request.query.clone(),
+        request.headers.clone(),
+        request.peer,
+    );
+    tokio::task::spawn_blocking(move || {
+        let _place = place;
+        let request = Request {
+            method,
+            path,
+            query,
+            headers,
+            body: &body,
+            peer,
+        };
+        source.accept(&request, now, &keys)
+    })
+    .await
+    .map_err(|e| Refusal::KeysUnavailable(format!("verification task failed: {e}")))
 }
 
 fn headers_of(map: &HeaderMap) -> Headers {

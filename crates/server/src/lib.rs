@@ -50,6 +50,9 @@ pub struct Gateway {
     limiters: limits::Limiters,
     /// Bytes of request bodies being held; see `[server] max_buffered_bodies`.
     body_budget: Arc<tokio::sync::Semaphore>,
+    /// Places for public-key verifications at once: half the cores (at least one), so
+    /// HMAC sources always keep CPU of their own.
+    verify_pool: Arc<tokio::sync::Semaphore>,
 }
 
 impl Gateway {
@@ -93,6 +96,9 @@ impl Gateway {
                     .collect::<Vec<_>>(),
                 config.peer_rate_limit,
             ),
+            verify_pool: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            )),
             body_budget: Arc::new(tokio::sync::Semaphore::new(
                 usize::try_from(config.max_buffered_bodies)
                     .unwrap_or(usize::MAX)

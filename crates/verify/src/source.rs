@@ -229,6 +229,12 @@ impl Source {
         names
     }
 
+    /// Whether verifying a request may take a public-key operation (see
+    /// [`Check::is_asymmetric`]).
+    pub fn is_asymmetric(&self) -> bool {
+        self.checks.iter().any(Check::is_asymmetric)
+    }
+
     /// Query parameters carrying credentials: stored and shown as `[redacted]`.
     pub fn credential_query_params(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();

@@ -167,6 +167,12 @@ impl JwtCheck {
         })
     }
 
+    /// Whether a token may need a public-key verification (an algorithm that is not HMAC):
+    /// about a millisecond of CPU for ES512, not microseconds.
+    pub fn is_asymmetric(&self) -> bool {
+        self.algorithms.iter().any(|a| !a.is_hmac())
+    }
+
     /// The header carrying the token.
     pub fn header(&self) -> &str {
         &self.header

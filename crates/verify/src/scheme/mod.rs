@@ -175,6 +175,17 @@ impl Check {
         }
     }
 
+    /// Whether verifying may take a public-key operation (RSA, ECDSA, EdDSA: up to a
+    /// millisecond of CPU) rather than an HMAC (microseconds).
+    pub fn is_asymmetric(&self) -> bool {
+        match self {
+            Check::Jwt(c) => c.is_asymmetric(),
+            Check::Oidc(_) => true,
+            Check::StandardWebhooks(c) => c.is_asymmetric(),
+            _ => false,
+        }
+    }
+
     /// Query parameters this check reads a credential from (stored and shown redacted).
     pub fn credential_query_params(&self) -> Vec<&str> {
         match self {

@@ -53,6 +53,11 @@ pub struct StandardWebhooksCheck {
 const PREFIXES: [&str; 2] = ["webhook-", "svix-"];
 
 impl StandardWebhooksCheck {
+    /// Whether a signature may need a public-key verification (an Ed25519 `whpk_` key).
+    pub fn is_asymmetric(&self) -> bool {
+        self.keys.iter().any(|k| matches!(k, Key::Ed25519(_)))
+    }
+
     /// Validates the configuration and decodes the keys.
     pub fn build(config: StandardWebhooksConfig) -> Result<Self, ConfigError> {
         let mut texts: Vec<String> = config.secret.into_iter().collect();
