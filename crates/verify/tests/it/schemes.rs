@@ -329,3 +329,29 @@ fn every_preset_signs_what_it_verifies() {
         assert!(result.is_ok(), "{config}: {result:?}");
     }
 }
+
+#[test]
+fn which_sources_may_need_a_public_key_operation() {
+    let cases = [
+        ("[verify]\nkind = \"hmac\"\nheader = \"X-Sig\"\nsecret = \"s\"", false),
+        ("[verify]\nkind = \"jwt\"\nalgorithms = [\"HS256\"]\nsecret = \"0123456789abcdef0123456789abcdef\"", false),
+        ("[verify]\nkind = \"standard-webhooks\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"", false),
+        ("[verify]\nkind = \"oidc\"\n[verify.issuers]\n\"https://issuer.example\" = []", true),
+        ("[verify]\nkind = \"token\"\nheader = \"X-Token\"\nsecret = \"t\"", false),
+    ];
+    for (spec, expected) in cases {
+        assert_eq!(source(spec).is_asymmetric(), expected, "{spec}");
+    }
+    let (_, public) = keypair("ES512");
+    let qitech = source(&format!(
+        "preset = \"qitech\"\napi_client_key = \"k\"\npublic_key = {}",
+        toml_str(&public)
+    ));
+    assert!(qitech.is_asymmetric(), "ES512 tokens");
+    let (_, public) = keypair("RS");
+    let rsa = source(&format!(
+        "[verify]\nkind = \"jwt\"\nalgorithms = [\"RS256\", \"PS256\"]\npublic_key = {}",
+        toml_str(&public)
+    ));
+    assert!(rsa.is_asymmetric(), "RSA tokens");
+}
