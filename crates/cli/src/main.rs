@@ -148,14 +148,15 @@ pub(crate) struct ServeArgs {
     /// from the preset's documented environment variable (entrupy: WEBHOOK_ENDPOINT_SECRET_KEY).
     #[arg(long)]
     pub preset: Option<String>,
-    /// Address to listen on (one-line mode; with a file, `[server] listen`).
-    #[arg(long, requires = "preset", default_value = "127.0.0.1:8080")]
-    pub listen: String,
+    /// Address to listen on, instead of `[server] listen` (one-line mode: default
+    /// 127.0.0.1:8080).
+    #[arg(long)]
+    pub listen: Option<String>,
     /// A further preset parameter in one-line mode, KEY=VALUE (e.g. allow_http_issuers=true).
     #[arg(long = "param", requires = "preset", value_parser = parse_param)]
     pub params: Vec<(String, String)>,
-    /// Store URL in one-line mode (default: the embedded SQLite file).
-    #[arg(long, requires = "preset")]
+    /// Store URL, instead of `[store] url` (one-line mode: default the embedded SQLite file).
+    #[arg(long)]
     pub store: Option<String>,
 }
 
@@ -246,10 +247,112 @@ fn check_config(config: &std::path::Path) -> CommandResult {
     let loaded =
         hookgate_server::Config::load(config, &hookgate_server::config::ProcessEnvironment)
             .map_err(Failure::config)?;
-    outln!(
-        "{}: ok ({} source(s))",
-        config.display(),
-        loaded.sources.len()
-    );
+    // What a file cannot say about itself: the programs and the store directory.
+    let mut problems = Vec::new();
+    for (i, destination) in loaded.destinations.iter().enumerate() {
+        if let Some(program) = destination.program() {
+            if let Err(why) = runnable(&program) {
+                problems.push(format!(
+                    "{}: destination[{i}] ({}).command[0]: `{program}` {why}",
+                    loaded.file, destination.name
+                ));
+            }
+        }
+    }
+    if let Some(path) = loaded.store_url.strip_prefix("sqlite://") {
+        if let Err(why) = writable_directory_for(std::path::Path::new(path)) {
+            problems.push(format!("{}: store.url: {why}", loaded.file));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Failure::config(problems.join("\nerror: ")));
+    }
+    outln!("{}: ok", config.display());
+    outln!("store: {}", loaded.store_url);
+    for source in &loaded.sources {
+        let schemes: Vec<&str> = source.source.checks().iter().map(|c| c.kind()).collect();
+        outln!(
+            "source {}: {} {} ({}{})",
+            source.name,
+            source.methods.join("|"),
+            source.path,
+            source
+                .source
+                .preset()
+                .map(|p| format!("preset {p}, "))
+                .unwrap_or_default(),
+            schemes.join(" + ")
+        );
+    }
+    for destination in &loaded.destinations {
+        outln!(
+            "destination {}: {}",
+            destination.name,
+            destination.sink.kind()
+        );
+    }
+    for route in &loaded.routes.0 {
+        outln!("route: {}", route.describe());
+    }
+    if !loaded.destinations.is_empty() && loaded.routes.0.is_empty() {
+        outln!("note: no route: every event is stored unrouted (nothing is delivered)");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether `program` names an executable file (a bare name: one found in PATH).
+fn runnable(program: &str) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |path: &std::path::Path| {
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let path = std::path::Path::new(program);
+        if !path.exists() {
+            return Err("does not exist".into());
+        }
+        if !executable(path) {
+            return Err("is not an executable file".into());
+        }
+        return Ok(());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if std::env::split_paths(&path).any(|dir| executable(&dir.join(program))) {
+        Ok(())
+    } else {
+        Err("is not found in PATH".into())
+    }
+}
+
+/// Whether the database at `path` can be created or written: its nearest existing
+/// directory accepts a new file.
+fn writable_directory_for(path: &std::path::Path) -> Result<(), String> {
+    let mut dir = path
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .to_path_buf();
+    if dir.as_os_str().is_empty() {
+        dir = ".".into();
+    }
+    while !dir.exists() {
+        match dir.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => dir = parent.to_path_buf(),
+            _ => {
+                dir = ".".into();
+                break;
+            }
+        }
+    }
+    let probe = dir.join(format!(".hookgate-check-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(format!("cannot write in {}: {e}", dir.display())),
+    }
 }

@@ -354,8 +354,17 @@ pub(crate) fn send(args: SendArgs, headers_only: bool) -> CommandResult {
         let text = response.text().await?;
         Ok::<_, reqwest::Error>((status, headers, text))
     });
-    let (status, headers, text) =
-        response.map_err(|e| Failure::runtime(format!("sending to {url}: {e}")))?;
+    let (status, headers, text) = response.map_err(|e| {
+        // reqwest's own message says only that sending failed; the cause chain says why
+        // (connection refused, DNS, TLS …).
+        let mut message = format!("sending to {url}: {e}");
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            message.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        Failure::runtime(message)
+    })?;
     outln!("HTTP/1.1 {status}");
     for (name, value) in &headers {
         outln!("{name}: {}", value.to_str().unwrap_or("<binary>"));

@@ -12,15 +12,24 @@ use crate::{ServeArgs, EXIT_CONFIG, EXIT_RUNTIME};
 
 pub fn serve(args: ServeArgs) -> ExitCode {
     let config = match &args.preset {
-        Some(preset) => Config::for_preset(preset, &args.listen, &args.params, &ProcessEnvironment)
-            .map(|mut c| {
-                if let Some(store) = &args.store {
-                    c.store_url = store.clone();
-                }
-                c
-            }),
+        Some(preset) => Config::for_preset(
+            preset,
+            args.listen.as_deref().unwrap_or("127.0.0.1:8080"),
+            &args.params,
+            &ProcessEnvironment,
+        ),
         None => Config::load(&args.config, &ProcessEnvironment),
-    };
+    }
+    .map(|mut c| {
+        // Flags win over the file.
+        if let Some(listen) = &args.listen {
+            c.listen = listen.clone();
+        }
+        if let Some(store) = &args.store {
+            c.store_url = store.clone();
+        }
+        c
+    });
     let config = match config {
         Ok(c) => c,
         Err(e) => {
@@ -88,15 +97,27 @@ async fn run(config: Config) -> anyhow::Result<()> {
     }
     for source in &config.sources {
         if source.demo_secret {
+            let set = if source.demo_variables.is_empty() {
+                format!("set the real secret in {}", config.file)
+            } else {
+                format!("set {}", source.demo_variables.join(" and "))
+            };
             tracing::warn!(
                 source = %source.name,
-                "!!! source `{}` uses a DEMO secret from {} — anyone can sign requests for it; set the real secret before exposing this gateway !!!",
+                "!!! source `{}` uses a DEMO secret from {} — anyone can sign requests for it; {set} before exposing this gateway !!!",
                 source.name,
                 config.file
             );
         }
-        tracing::info!(source = %source.name, path = %source.path, preset = source.source.preset().unwrap_or("-"), "source ready: http://{address}{}", source.path);
+        tracing::info!(source = %source.name, path = %source.path, preset = %source.source.preset().unwrap_or("-"), "source ready: http://{address}{}", source.path);
     }
+    for destination in &config.destinations {
+        tracing::info!(destination = %destination.name, kind = destination.sink.kind(), "destination ready");
+    }
+    for route in &config.routes.0 {
+        tracing::info!("route: {}", route.describe());
+    }
+    tracing::info!("health: http://{address}/health, readiness: http://{address}/ready");
     tracing::info!(store = %config.store_url, "hookgate listening on http://{address}");
     if config.admin_token.is_some() || config.admin_read_token.is_some() {
         tracing::info!("admin API: {operators}/api/v1 (OpenAPI: {operators}/api/v1/openapi.json)");

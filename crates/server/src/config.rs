@@ -183,6 +183,8 @@ pub struct SourceConfig {
     pub source: Arc<Source>,
     /// Whether a secret of this source is a demo value (`DEMO-…`).
     pub demo_secret: bool,
+    /// The environment variables whose `DEMO-…` defaults it uses (`${NAME:-DEMO-…}`).
+    pub demo_variables: Vec<String>,
     /// Lower-cased headers carrying credentials: stored as `[redacted]`. Computed once here,
     /// not per request.
     pub redacted_headers: Vec<String>,
@@ -315,9 +317,10 @@ impl Operations {
                 source_retention.push((name.to_owned(), parse_retention(text, &file, &key)?));
             }
         }
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok(Operations {
+            store_url: resolve_store_url(&store.url, &base),
             file,
-            store_url: store.url,
             destinations,
             routes,
             retention,
@@ -379,6 +382,11 @@ impl Config {
                 ));
             }
         }
+        // Which variables a source's demo secrets stand in for, read before substitution.
+        let demo_variables: Vec<Vec<String>> = match table.get("source") {
+            Some(Value::Array(list)) => list.iter().map(demo_defaults).collect(),
+            _ => Vec::new(),
+        };
         substitute_env(&mut table, "", file, env)?;
         let server: ServerSection = section(&table, "server", file)?;
         let store: StoreSection = section(&table, "store", file)?;
@@ -509,7 +517,10 @@ impl Config {
                 None => format!("source[{i}]"),
             };
             resolve_files(&mut t, "", base, file, &label)?;
-            let source = build_source(t, &label, file, max_body)?;
+            let mut source = build_source(t, &label, file, max_body)?;
+            if source.demo_secret {
+                source.demo_variables = demo_variables.get(i).cloned().unwrap_or_default();
+            }
             if !names.insert(source.name.clone()) {
                 return Err(ConfigError::new(
                     file,
@@ -542,7 +553,7 @@ impl Config {
             max_buffered_bodies,
             head_timeout: head_timeout.min(read_timeout),
             shutdown_grace,
-            store_url: store.url,
+            store_url: resolve_store_url(&store.url, base),
             store_max_size,
             retention,
             admin_token: admin.token,
@@ -893,7 +904,32 @@ fn build_source(
         redacted_query: source.credential_query_params(),
         source: Arc::new(source),
         demo_secret,
+        demo_variables: Vec::new(),
     })
+}
+
+/// The variables of `${NAME:-DEMO-…}` defaults in `value`.
+fn demo_defaults(value: &Value) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut visit = |text: &str, names: &mut Vec<String>| {
+        for piece in text.split("${").skip(1) {
+            if let Some((name, default)) = piece.split_once(":-") {
+                if default.starts_with("DEMO-") && !names.iter().any(|n| n == name) {
+                    names.push(name.to_owned());
+                }
+            }
+        }
+    };
+    fn walk(value: &Value, names: &mut Vec<String>, visit: &mut dyn FnMut(&str, &mut Vec<String>)) {
+        match value {
+            Value::String(s) => visit(s, names),
+            Value::Array(list) => list.iter().for_each(|v| walk(v, names, visit)),
+            Value::Table(t) => t.values().for_each(|v| walk(v, names, visit)),
+            _ => {}
+        }
+    }
+    walk(value, &mut names, &mut visit);
+    names
 }
 
 /// A secret is a demo value when it starts with `DEMO-`: the gateway announces it loudly.
@@ -1066,6 +1102,21 @@ fn resolve_files(
         table.insert(target.to_owned(), Value::String(contents));
     }
     Ok(())
+}
+
+/// `sqlite://PATH` with a relative PATH made relative to the configuration file's directory
+/// (`base`), like every other path in a configuration.
+pub fn resolve_store_url(url: &str, base: &Path) -> String {
+    match url.strip_prefix("sqlite://") {
+        Some(path)
+            if !path.is_empty()
+                && Path::new(path).is_relative()
+                && !base.as_os_str().is_empty() =>
+        {
+            format!("sqlite://{}", base.join(path).display())
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// A retention: a duration of at least a second, e.g. `30d`, `12h`.

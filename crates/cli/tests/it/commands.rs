@@ -153,6 +153,91 @@ fn demo_secrets_are_announced() {
         .filter(|l| l.contains("uses a DEMO secret"))
         .collect();
     assert!(!warnings.is_empty(), "{log:?}");
+    // Each names the variable to set.
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("set GITHUB_WEBHOOK_SECRET before exposing")),
+        "{warnings:?}"
+    );
+    // The start-up log says what runs where.
+    assert!(log.iter().any(|l| l.contains("health: http://")), "{log:?}");
+    assert!(
+        !log.iter().any(|l| l.contains("preset=\"")),
+        "no Debug quoting: {log:?}"
+    );
+}
+
+#[test]
+fn check_config_summarises_and_checks_programs_and_the_store_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hookgate.toml");
+    let script = dir.path().join("handle.sh");
+    std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+    let config = |program: &str, store: &str| {
+        format!(
+            "[store]\nurl = \"sqlite://{store}\"\n\
+             [[source]]\nname = \"gh\"\npath = \"/gh\"\npreset = \"github\"\nsecret = \"s\"\n\
+             [[destination]]\nname = \"run\"\nkind = \"command\"\ncommand = [\"{program}\", \"{{json:/ref}}\"]\n\
+             [[route]]\nsource = \"gh\"\nto = [\"run\"]\n"
+        )
+    };
+    let check = |text: String| {
+        std::fs::write(&file, text).unwrap();
+        let out = hookgate()
+            .args(["check-config", "--config"])
+            .arg(&file)
+            .current_dir("/")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Not executable yet; the relative path is relative to the configuration file.
+    let (code, _, stderr) = check(config("./handle.sh", "./data/h.db"));
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("destination[0] (run).command[0]")
+            && stderr.contains("is not an executable file"),
+        "{stderr}"
+    );
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (code, stdout, stderr) = check(config("./handle.sh", "./data/h.db"));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "store: sqlite://{}",
+            dir.path().join("./data/h.db").display()
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("source gh: POST /gh (preset github, hmac)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("destination run: command"), "{stdout}");
+    assert!(
+        stdout.contains("route: source gh topic * → run"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = check(config("no-such-program-hookgate", "./data/h.db"));
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("is not found in PATH"), "{stderr}");
+    let (code, _, stderr) = check(config("./handle.sh", "/proc/hookgate/h.db"));
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("store.url: cannot write in /proc"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = check(config("{header:X-Program}", "./data/h.db"));
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("the program must be a literal path"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
@@ -300,4 +385,27 @@ async fn events_prune_deletes_what_is_past_retention() {
 
 fn uuid_at(ms: u64) -> String {
     uuid::Uuid::from_u128((u128::from(ms) << 80) | 7).to_string()
+}
+
+#[test]
+fn a_failed_send_says_why() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = hookgate()
+        .args([
+            "send",
+            &format!("http://127.0.0.1:{port}/gh"),
+            "--preset",
+            "github",
+            "--secret",
+            "s",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Connection refused"), "{stderr}");
 }

@@ -185,6 +185,19 @@ impl Destination {
                                 .into(),
                         )
                     })?;
+                // The program is fixed by the operator, never chosen by request data; a relative
+                // path is relative to the configuration file (a bare name is looked up in PATH).
+                let mut argv = argv;
+                if argv[0].contains(['{', '}']) {
+                    return Err(err(
+                        "command[0]",
+                        "the program must be a literal path; put request data in later arguments"
+                            .into(),
+                    ));
+                }
+                if argv[0].contains('/') && std::path::Path::new(&argv[0]).is_relative() {
+                    argv[0] = base.join(&argv[0]).display().to_string();
+                }
                 let argv = argv
                     .iter()
                     .enumerate()
@@ -466,6 +479,15 @@ impl Delivery {
 }
 
 impl Destination {
+    /// A command destination's program, as configured (resolved against the configuration
+    /// file when it is a relative path).
+    pub fn program(&self) -> Option<String> {
+        match &self.sink {
+            Sink::Command(c) => c.argv.first().map(ToString::to_string),
+            _ => None,
+        }
+    }
+
     /// How long a delivery stays leased: longer than any attempt (its timeout, then at
     /// least 5 s more), so a lease only expires when its worker is gone, and then the
     /// delivery is back in the queue that soon.

@@ -25,6 +25,28 @@ impl Route {
         }
     }
 
+    /// `source glob, topic glob → destinations`, for people (check-config, the start-up log).
+    pub fn describe(&self) -> String {
+        let filters = if self.filters.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " when {}",
+                self.filters
+                    .iter()
+                    .map(|(p, v)| format!("{p} = {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        format!(
+            "source {} topic {}{filters} → {}",
+            self.source,
+            self.topic,
+            self.to.join(", ")
+        )
+    }
+
     fn matches(
         &self,
         source: &str,

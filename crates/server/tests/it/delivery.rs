@@ -550,3 +550,33 @@ async fn a_nul_in_a_topic_does_not_make_a_command_delivery_impossible() {
     );
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn request_data_after_double_dash_is_never_an_option() {
+    // `ls -d -- {json:/name}`: with `--`, a value such as `--version` is a file name to ls,
+    // not an option; its complaint (the stderr tail in the attempt) says so.
+    let config = "[[source]]\nname = \"t\"\npath = \"/t\"\n[source.verify]\nkind = \"token\"\nheader = \"X-Token\"\nsecret = \"token-value\"\n\
+         [[destination]]\nname = \"cmd\"\nkind = \"command\"\ncommand = [\"/bin/ls\", \"-d\", \"--\", \"{json:/name}\"]\nmax_attempts = 1\n\
+         [[route]]\nto = [\"cmd\"]\n";
+    let gw = spawn(config).await;
+    let (status, _, _) = crate::support::post(
+        &gw.url("/t"),
+        r#"{"name":"--version"}"#,
+        &[("X-Token", "token-value")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    wait_for("the attempt", Duration::from_secs(10), || {
+        deliveries(&gw).iter().any(|(_, s, _)| s == "dead")
+    })
+    .await;
+    let conn = rusqlite::Connection::open(&gw.db).unwrap();
+    let error: String = conn
+        .query_row("SELECT error FROM attempts", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        error.contains("'--version'") && error.contains("No such file"),
+        "{error}"
+    );
+    gw.stop().await;
+}
