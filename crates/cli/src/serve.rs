@@ -88,9 +88,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let operators = match &admin {
-        Some(l) => format!("http://{}", l.local_addr()?),
-        None => format!("http://{address}"),
+        Some(l) => format!("{scheme}://{}", l.local_addr()?),
+        None => format!("{scheme}://{address}"),
     };
     if store.is_discard() {
         tracing::warn!("STORE IS discard:// — events are acknowledged WITHOUT being stored (benchmark baseline only)");
@@ -109,7 +114,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 config.file
             );
         }
-        tracing::info!(source = %source.name, path = %source.path, preset = %source.source.preset().unwrap_or("-"), "source ready: http://{address}{}", source.path);
+        tracing::info!(source = %source.name, path = %source.path, preset = %source.source.preset().unwrap_or("-"), "source ready: {scheme}://{address}{}", source.path);
     }
     for destination in &config.destinations {
         tracing::info!(destination = %destination.name, kind = destination.sink.kind(), "destination ready");
@@ -117,8 +122,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     for route in &config.routes.0 {
         tracing::info!("route: {}", route.describe());
     }
-    tracing::info!("health: http://{address}/health, readiness: http://{address}/ready");
-    tracing::info!(store = %config.store_url, "hookgate listening on http://{address}");
+    tracing::info!("health: {scheme}://{address}/health, readiness: {scheme}://{address}/ready");
+    tracing::info!(store = %config.store_url, "hookgate listening on {scheme}://{address}");
     if config.admin_token.is_some() || config.admin_read_token.is_some() {
         tracing::info!("admin API: {operators}/api/v1 (OpenAPI: {operators}/api/v1/openapi.json)");
     } else {
@@ -130,7 +135,31 @@ async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!("metrics: {operators}/metrics");
     }
     let gateway = Arc::new(Gateway::with_metrics(config, store, metrics));
+    reload_on_hangup(gateway.clone())?;
     hookgate_server::serve(listener, admin, gateway, shutdown).await?;
+    Ok(())
+}
+
+/// SIGHUP re-reads the TLS certificate and key (a pair that does not load leaves the old one
+/// serving). The handler also keeps SIGHUP from ending the process.
+fn reload_on_hangup(gateway: Arc<Gateway>) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangup =
+            signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                match gateway.reload_tls() {
+                    Ok(true) => tracing::info!("SIGHUP: TLS certificate and key reloaded"),
+                    Ok(false) => tracing::info!(
+                        "SIGHUP: no TLS certificate to reload; other configuration changes take effect at a restart"
+                    ),
+                    Err(e) => tracing::error!(error = %e, "SIGHUP: TLS certificate not reloaded; the previous one keeps serving"),
+                }
+            }
+        });
+    }
     Ok(())
 }
 

@@ -59,6 +59,10 @@ pub struct ServerSection {
     /// A connection must send a complete request head within this (also the idle time
     /// allowed between requests on a kept-alive connection).
     pub head_timeout: String,
+    /// TLS: the certificate chain (PEM), relative to this file; with `tls_key`.
+    pub tls_cert: Option<String>,
+    /// TLS: the private key (PEM).
+    pub tls_key: Option<String>,
     /// Requests one client address may send, e.g. `100/s` (429 beyond); default: unlimited.
     pub peer_rate_limit: Option<String>,
     /// The burst of `peer_rate_limit` (default: its count).
@@ -78,6 +82,8 @@ impl Default for ServerSection {
             max_buffered_bodies: "256MiB".into(),
             max_connections_per_peer: 512,
             head_timeout: "5s".into(),
+            tls_cert: None,
+            tls_key: None,
             peer_rate_limit: None,
             peer_burst: None,
         }
@@ -209,6 +215,8 @@ pub struct Config {
     pub read_timeout: Duration,
     /// Requests one client address may send.
     pub peer_rate_limit: Option<crate::limits::RateLimit>,
+    /// TLS on the listeners, when configured.
+    pub tls: Option<crate::tls::Tls>,
     /// Most simultaneous connections.
     pub max_connections: usize,
     /// Most simultaneous connections from one address.
@@ -417,6 +425,42 @@ impl Config {
         };
         let read_timeout = duration("server.read_timeout", &server.read_timeout)?;
         let head_timeout = duration("server.head_timeout", &server.head_timeout)?;
+        let tls = match (&server.tls_cert, &server.tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => {
+                let resolve = |p: &str| {
+                    if Path::new(p).is_absolute() {
+                        PathBuf::from(p)
+                    } else {
+                        base.join(p)
+                    }
+                };
+                Some(
+                    crate::tls::Tls::new(&resolve(cert), &resolve(key)).map_err(|e| {
+                        let key = if e.path == resolve(cert).display().to_string() {
+                            "server.tls_cert"
+                        } else {
+                            "server.tls_key"
+                        };
+                        ConfigError::new(file, key, e.to_string())
+                    })?,
+                )
+            }
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    file,
+                    "server.tls_key",
+                    "tls_cert needs tls_key",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    file,
+                    "server.tls_cert",
+                    "tls_key needs tls_cert",
+                ))
+            }
+        };
         let max_buffered_bodies = parse_size(&server.max_buffered_bodies)
             .map_err(|m| ConfigError::new(file, "server.max_buffered_bodies", m))?;
         if max_buffered_bodies < max_body {
@@ -548,6 +592,7 @@ impl Config {
             max_headers: server.max_headers,
             read_timeout,
             peer_rate_limit,
+            tls,
             max_connections: server.max_connections.max(1),
             max_connections_per_peer: server.max_connections_per_peer,
             max_buffered_bodies,

@@ -20,6 +20,7 @@ pub mod limits;
 pub mod metrics;
 pub mod replay;
 pub mod retention;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -108,6 +109,15 @@ impl Gateway {
             store,
             delivery: std::sync::OnceLock::new(),
             metrics,
+        }
+    }
+
+    /// Reads the TLS certificate and key again (SIGHUP); `Ok(false)` without TLS. On error
+    /// the previous pair keeps serving.
+    pub fn reload_tls(&self) -> Result<bool, tls::TlsError> {
+        match &self.config.tls {
+            Some(tls) => tls.reload().map(|()| true),
+            None => Ok(false),
         }
     }
 
@@ -403,6 +413,40 @@ async fn accept_loop(
                 app.clone().oneshot(request.map(axum::body::Body::new))
             },
         );
+        if let Some(tls) = &config.tls {
+            let (acceptor, watcher) = (tls.acceptor().clone(), graceful.watcher());
+            let (head_timeout, max_header_bytes) = (config.head_timeout, config.max_header_bytes);
+            let (max_headers, timer) = (config.max_headers, TokioTimer::new());
+            tokio::spawn(async move {
+                // The handshake counts as part of the head: a client that stalls in it is
+                // dropped as one that stalls in its request line.
+                let Ok(Ok(stream)) =
+                    tokio::time::timeout(head_timeout, acceptor.accept(stream)).await
+                else {
+                    return;
+                };
+                let mut builder = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                );
+                builder
+                    .http1()
+                    .timer(timer.clone())
+                    .header_read_timeout(head_timeout)
+                    .max_buf_size(max_header_bytes)
+                    .max_headers(max_headers)
+                    .keep_alive(true);
+                builder
+                    .http2()
+                    .timer(timer)
+                    .max_header_list_size(max_header_bytes as u32)
+                    .keep_alive_interval(Some(head_timeout));
+                let connection = builder.serve_connection(TokioIo::new(stream), service);
+                let _ = watcher.watch(connection.into_owned()).await;
+                drop(held);
+                drop(permit);
+            });
+            continue;
+        }
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(config.head_timeout)

@@ -10,3 +10,4 @@ mod retention;
 mod seeds;
 mod store;
 mod support;
+mod tls;
