@@ -63,18 +63,18 @@ fn make_certificate(dir: &Path, name: &str, serial: u32) -> X509 {
 
 /// Connects with OpenSSL offering `alpn`, within `versions`; the negotiated protocol and the
 /// certificate served, or the handshake error.
+/// What a handshake brought: the protocol ALPN chose, the certificate served, the stream.
+type Handshake = (
+    Option<Vec<u8>>,
+    X509,
+    openssl::ssl::SslStream<std::net::TcpStream>,
+);
+
 fn handshake(
     addr: std::net::SocketAddr,
     alpn: &[u8],
     versions: (SslVersion, SslVersion),
-) -> Result<
-    (
-        Option<Vec<u8>>,
-        X509,
-        openssl::ssl::SslStream<std::net::TcpStream>,
-    ),
-    String,
-> {
+) -> Result<Handshake, String> {
     let mut connector = SslConnector::builder(SslMethod::tls()).unwrap();
     connector.set_verify(SslVerifyMode::NONE);
     connector.set_security_level(0);
