@@ -194,35 +194,31 @@ fn router(gateway: Arc<Gateway>) -> Router {
     if gateway.config.admin_listen.is_none() {
         router = router.merge(admin::router());
     }
-    router
-        .fallback(ingest::not_found)
-        .layer(axum::middleware::from_fn(require_host))
-        .with_state(gateway)
+    router.fallback(ingest::not_found).with_state(gateway)
 }
 
 /// HTTP/1.1 requires `Host` (RFC 9112 §3.2): a request without one is answered 400 and its
 /// connection closed, before any routing.
-async fn require_host(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::http::{header, HeaderValue, StatusCode, Version};
+fn missing_host(request: &hyper::Request<hyper::body::Incoming>) -> bool {
+    request.version() == http::Version::HTTP_11
+        && !request.headers().contains_key(http::header::HOST)
+}
+
+fn missing_host_answer() -> axum::response::Response {
+    use axum::http::{header, HeaderValue, StatusCode};
     use axum::response::IntoResponse;
-    if request.version() == Version::HTTP_11 && !request.headers().contains_key(header::HOST) {
-        return (
-            StatusCode::BAD_REQUEST,
-            [
-                (
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                ),
-                (header::CONNECTION, HeaderValue::from_static("close")),
-            ],
-            r#"{"error":"missing Host header"}"#,
-        )
-            .into_response();
-    }
-    next.run(request).await
+    (
+        StatusCode::BAD_REQUEST,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CONNECTION, HeaderValue::from_static("close")),
+        ],
+        r#"{"error":"missing Host header"}"#,
+    )
+        .into_response()
 }
 
 /// The operators' listener (`[admin] listen`).
@@ -232,7 +228,6 @@ fn admin_router(gateway: Arc<Gateway>) -> Router {
         .route("/ready", get(ingest::ready))
         .merge(admin::router())
         .fallback(ingest::not_found)
-        .layer(axum::middleware::from_fn(require_host))
         .with_state(gateway)
 }
 
@@ -406,11 +401,18 @@ async fn accept_loop(
         let app = app.clone();
         let service = hyper::service::service_fn(
             move |mut request: hyper::Request<hyper::body::Incoming>| {
+                let refuse = missing_host(&request);
                 request.extensions_mut().insert(PeerAddr(peer));
                 if operators {
                     request.extensions_mut().insert(admin::AdminListener);
                 }
-                app.clone().oneshot(request.map(axum::body::Body::new))
+                let app = app.clone();
+                async move {
+                    if refuse {
+                        return Ok(missing_host_answer());
+                    }
+                    app.oneshot(request.map(axum::body::Body::new)).await
+                }
             },
         );
         if let Some(tls) = &config.tls {
