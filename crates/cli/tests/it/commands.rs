@@ -258,21 +258,7 @@ async fn events_need_only_the_store_from_a_configuration() {
     )
     .unwrap();
     store
-        .insert(hookgate_store::NewEvent {
-            id: hookgate_store::EventId::new(),
-            source: "gh".into(),
-            dedupe_key: Some("d-1".into()),
-            topic: None,
-            tenant: None,
-            provider_timestamp: None,
-            received_at_ms: 1,
-            method: "POST".into(),
-            path: "/gh".into(),
-            headers: Vec::new(),
-            body: b"{}".to_vec().into(),
-            verification: serde_json::json!({}),
-            destinations: Vec::new(),
-        })
+        .insert(unrouted(hookgate_store::EventId::new().0, "d-1"))
         .await
         .unwrap();
     store.close().await;
@@ -328,24 +314,7 @@ async fn events_prune_deletes_what_is_past_retention() {
         (old.clone(), "old"),
         (hookgate_store::EventId::new().0, "new"),
     ] {
-        store
-            .insert(hookgate_store::NewEvent {
-                id: hookgate_store::EventId(id),
-                source: "gh".into(),
-                dedupe_key: Some(key.into()),
-                topic: None,
-                tenant: None,
-                provider_timestamp: None,
-                received_at_ms: 1,
-                method: "POST".into(),
-                path: "/gh".into(),
-                headers: Vec::new(),
-                body: b"{}".to_vec().into(),
-                verification: serde_json::json!({}),
-                destinations: Vec::new(),
-            })
-            .await
-            .unwrap();
+        store.insert(unrouted(id, key)).await.unwrap();
     }
     store.close().await;
     let run = |args: &[&str]| {
@@ -408,4 +377,23 @@ fn a_failed_send_says_why() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("Connection refused"), "{stderr}");
+}
+
+/// An unrouted event of source `gh` with hookgate id `id` and provider id `key`.
+fn unrouted(id: String, key: &str) -> hookgate_store::NewEvent {
+    hookgate_store::NewEvent {
+        id: hookgate_store::EventId(id),
+        source: "gh".into(),
+        dedupe_key: Some(key.into()),
+        topic: None,
+        tenant: None,
+        provider_timestamp: None,
+        received_at_ms: 1,
+        method: "POST".into(),
+        path: "/gh".into(),
+        headers: Vec::new(),
+        body: b"{}".to_vec().into(),
+        verification: serde_json::json!({}),
+        destinations: Vec::new(),
+    }
 }

@@ -99,16 +99,16 @@ fn pps_config(issuer: &str) -> String {
     )
 }
 
-async fn send_pps(
+/// The headers of a PPS request for `webhook_id`, its token minted by `issuer` with `pem`.
+fn signed_pps(
     gw: &TestGateway,
     issuer: &str,
     pem: &str,
     kid: &str,
     webhook_id: &str,
-) -> (u16, String) {
+) -> Vec<(String, String)> {
     let src = gw.gateway.config().sources[0].source.clone();
-    let body = br#"{"orderId":"SO-1"}"#;
-    let mut request = hookgate_verify::Request::post("/pps", body);
+    let mut request = hookgate_verify::Request::post("/pps", PPS_BODY);
     for (k, v) in [
         ("X-Pps-Topic", "orders/placed"),
         ("X-Pps-Tenant-Id", "OU1243"),
@@ -127,12 +127,24 @@ async fn send_pps(
     };
     src.sign(&mut request, time::OffsetDateTime::now_utc(), &keys)
         .unwrap();
-    let headers = pairs(&request);
+    pairs(&request)
+}
+
+const PPS_BODY: &[u8] = br#"{"orderId":"SO-1"}"#;
+
+async fn send_pps(
+    gw: &TestGateway,
+    issuer: &str,
+    pem: &str,
+    kid: &str,
+    webhook_id: &str,
+) -> (u16, String) {
+    let headers = signed_pps(gw, issuer, pem, kid, webhook_id);
     let headers: Vec<(&str, &str)> = headers
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let (status, _, text) = post(&gw.url("/pps"), body.to_vec(), &headers).await;
+    let (status, _, text) = post(&gw.url("/pps"), PPS_BODY.to_vec(), &headers).await;
     (status, text)
 }
 
@@ -221,21 +233,7 @@ async fn a_flood_against_an_issuer_that_is_down_is_not_relayed_to_it() {
     let gw = Arc::new(spawn(&pps_config(&issuer.url)).await);
     // One signed request, sent again and again by 8 keep-alive clients for 1.5 s: every one
     // needs keys that were never loaded.
-    let src = gw.gateway.config().sources[0].source.clone();
-    let body = br#"{"orderId":"SO-1"}"#;
-    let mut request = hookgate_verify::Request::post("/pps", body);
-    request.headers.append("X-Pps-Webhook-Id", "flood");
-    let keys = SigningKeys {
-        private_key_pem: Some(key.clone()),
-        key_id: Some("k1".into()),
-        issuer: Some(issuer.url.clone()),
-        audience: Some("pps-aud".into()),
-        algorithm: Some(Algorithm::RS256),
-        ..Default::default()
-    };
-    src.sign(&mut request, time::OffsetDateTime::now_utc(), &keys)
-        .unwrap();
-    let headers = pairs(&request);
+    let headers = signed_pps(&gw, &issuer.url, &key, "k1", "flood");
     let until = std::time::Instant::now() + std::time::Duration::from_millis(1500);
     let mut clients = Vec::new();
     for _ in 0..8 {
@@ -243,7 +241,7 @@ async fn a_flood_against_an_issuer_that_is_down_is_not_relayed_to_it() {
         clients.push(tokio::spawn(async move {
             let mut sent = 0;
             while std::time::Instant::now() < until {
-                let mut post = http.post(&url).body(body.to_vec());
+                let mut post = http.post(&url).body(PPS_BODY.to_vec());
                 for (k, v) in &headers {
                     post = post.header(k, v);
                 }

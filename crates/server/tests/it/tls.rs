@@ -91,6 +91,17 @@ fn handshake(
     Ok((alpn, cert, stream))
 }
 
+/// [`handshake`] off the async workers.
+async fn handshake_from(
+    addr: std::net::SocketAddr,
+    alpn: &'static [u8],
+    versions: (SslVersion, SslVersion),
+) -> Result<Handshake, String> {
+    tokio::task::spawn_blocking(move || handshake(addr, alpn, versions))
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn https_with_http1_and_http2_tls12_plus_and_a_reloaded_certificate() {
     let dir = tempfile::tempdir().unwrap();
@@ -135,14 +146,11 @@ async fn https_with_http1_and_http2_tls12_plus_and_a_reloaded_certificate() {
         .map_or(true, |r| !r.status().is_success()));
 
     let addr = gw.addr;
-    let (h2, served, mut stream) = tokio::task::spawn_blocking(move || {
-        handshake(
-            addr,
-            b"\x02h2\x08http/1.1",
-            (SslVersion::TLS1_2, SslVersion::TLS1_3),
-        )
-        .unwrap()
-    })
+    let (h2, served, mut stream) = handshake_from(
+        addr,
+        b"\x02h2\x08http/1.1",
+        (SslVersion::TLS1_2, SslVersion::TLS1_3),
+    )
     .await
     .unwrap();
     assert_eq!(h2.as_deref(), Some(&b"h2"[..]), "HTTP/2 through ALPN");
@@ -159,14 +167,11 @@ async fn https_with_http1_and_http2_tls12_plus_and_a_reloaded_certificate() {
     .await
     .unwrap();
     assert_eq!(frame[3], 0x4, "a SETTINGS frame");
-    let (h1, _, _) = tokio::task::spawn_blocking(move || {
-        handshake(
-            addr,
-            b"\x08http/1.1",
-            (SslVersion::TLS1_2, SslVersion::TLS1_2),
-        )
-        .unwrap()
-    })
+    let (h1, _, _) = handshake_from(
+        addr,
+        b"\x08http/1.1",
+        (SslVersion::TLS1_2, SslVersion::TLS1_2),
+    )
     .await
     .unwrap();
     assert_eq!(
@@ -174,29 +179,23 @@ async fn https_with_http1_and_http2_tls12_plus_and_a_reloaded_certificate() {
         Some(&b"http/1.1"[..]),
         "TLS 1.2 and HTTP/1.1 offered alone"
     );
-    let old = tokio::task::spawn_blocking(move || {
-        handshake(
-            addr,
-            b"\x08http/1.1",
-            (SslVersion::TLS1, SslVersion::TLS1_1),
-        )
-        .map(|_| ())
-    })
+    let old = handshake_from(
+        addr,
+        b"\x08http/1.1",
+        (SslVersion::TLS1, SslVersion::TLS1_1),
+    )
     .await
-    .unwrap();
+    .map(|_| ());
     assert!(old.is_err(), "TLS 1.0 and 1.1 are refused");
 
     // A new certificate: reloaded, new connections get it.
     let second = make_certificate(dir.path(), "gateway", 2);
     assert!(gw.gateway.reload_tls().unwrap());
-    let (_, served, _) = tokio::task::spawn_blocking(move || {
-        handshake(
-            addr,
-            b"\x08http/1.1",
-            (SslVersion::TLS1_2, SslVersion::TLS1_3),
-        )
-        .unwrap()
-    })
+    let (_, served, _) = handshake_from(
+        addr,
+        b"\x08http/1.1",
+        (SslVersion::TLS1_2, SslVersion::TLS1_3),
+    )
     .await
     .unwrap();
     assert_eq!(served.to_der().unwrap(), second.to_der().unwrap());
@@ -204,14 +203,11 @@ async fn https_with_http1_and_http2_tls12_plus_and_a_reloaded_certificate() {
     std::fs::write(dir.path().join("gateway.key"), "not a key").unwrap();
     let error = gw.gateway.reload_tls().unwrap_err().to_string();
     assert!(error.contains("gateway.key"), "{error}");
-    let (_, served, _) = tokio::task::spawn_blocking(move || {
-        handshake(
-            addr,
-            b"\x08http/1.1",
-            (SslVersion::TLS1_2, SslVersion::TLS1_3),
-        )
-        .unwrap()
-    })
+    let (_, served, _) = handshake_from(
+        addr,
+        b"\x08http/1.1",
+        (SslVersion::TLS1_2, SslVersion::TLS1_3),
+    )
     .await
     .unwrap();
     assert_eq!(served.to_der().unwrap(), second.to_der().unwrap());
