@@ -100,9 +100,10 @@ enum Command {
   hookgate send http://localhost:8080/pps --preset pps --issuer http://127.0.0.1:9000 --issuer-key issuer.pem --audience my-aud
   hookgate send http://localhost:8080/hooks/custom --config hookgate.toml --source custom --dry-run > request.http")]
     Send(send::SendArgs),
-    /// Print the headers a provider would add to a request (one per line, for curl -H).
+    /// Print the headers a provider would add to a request (one per line), or with
+    /// `--format curl` a ready curl command with the exact body that was signed.
     #[command(
-        after_help = "Example:\n  curl -X POST http://localhost:8080/github $(hookgate sign http://localhost:8080/github --preset github --secret S --body e.json | sed 's/^/-H /') --data-binary @e.json"
+        after_help = "Examples:\n  hookgate sign http://localhost:8080/github --preset github --secret S --body e.json\n  hookgate sign http://localhost:8080/github --preset github --secret S --format curl | sh"
     )]
     Sign(send::SendArgs),
     /// Verify a captured raw HTTP request offline, as the server would, and say why it fails.

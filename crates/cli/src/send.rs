@@ -62,6 +62,22 @@ pub(crate) struct SendArgs {
     /// Print the request as it would be sent (raw HTTP/1.1, usable with `hookgate verify`) instead of sending it.
     #[arg(long)]
     pub dry_run: bool,
+    /// `sign` only: `headers` (one `Name: value` a line) or `curl` (a shell-quoted curl
+    /// command with the headers and the exact body that was signed).
+    #[arg(long, value_enum, default_value_t = SignFormat::Headers)]
+    pub format: SignFormat,
+}
+
+/// What `sign` prints.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum SignFormat {
+    Headers,
+    Curl,
+}
+
+/// `text` as one POSIX shell word: single-quoted, a `'` written as `'\''`.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 fn parse_header(text: &str) -> Result<(String, String), String> {
@@ -309,6 +325,24 @@ pub(crate) fn send(args: SendArgs, headers_only: bool) -> CommandResult {
     source
         .sign(&mut request, time::OffsetDateTime::now_utc(), &keys)
         .map_err(Failure::config)?;
+    if headers_only && args.format == SignFormat::Curl {
+        let body_text = std::str::from_utf8(&body)
+            .ok()
+            .filter(|t| !t.contains('\0'))
+            .ok_or_else(|| {
+                Failure::config("this body is not text a shell can carry; write it to a file and sign it with --body FILE, then send that file with curl --data-binary @FILE")
+            })?;
+        out!("curl -sS -X POST {}", shell_quote(url.as_str()));
+        for (name, value) in request.headers.iter() {
+            let line = format!("{}: {}", display_name(name), String::from_utf8_lossy(value));
+            out!(" \\\n  -H {}", shell_quote(&line));
+        }
+        outln!(" \\\n  --data-binary {}", shell_quote(body_text));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !headers_only && args.format != SignFormat::Headers {
+        return Err(Failure::config("--format is for `hookgate sign`"));
+    }
     if headers_only {
         for (name, value) in request.headers.iter() {
             outln!("{}: {}", display_name(name), String::from_utf8_lossy(value));

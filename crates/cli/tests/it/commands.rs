@@ -397,3 +397,79 @@ fn unrouted(id: String, key: &str) -> hookgate_store::NewEvent {
         destinations: Vec::new(),
     }
 }
+
+#[test]
+fn sign_prints_a_curl_command_a_shell_runs_as_signed() {
+    if std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped sign_prints_a_curl_command…: curl is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hookgate.toml");
+    std::fs::write(
+        &config,
+        "[server]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"sqlite://./data/h.db\"\n\
+         [[source]]\nname = \"gh\"\npath = \"/gh\"\npreset = \"github\"\nsecret = \"it's a secret\"\n",
+    )
+    .unwrap();
+    let running = start(dir.path(), &config, &[]);
+    // Quotes, a backslash, a dollar and a newline: the shell must pass them as signed.
+    let body = dir.path().join("event.json");
+    std::fs::write(&body, "{\"note\":\"it's $HOME \\\\ `x`\"}\n").unwrap();
+    let out = hookgate()
+        .args([
+            "sign",
+            &running.url("/gh"),
+            "--preset",
+            "github",
+            "--secret",
+            "it's a secret",
+            "--format",
+            "curl",
+            "--body",
+        ])
+        .arg(&body)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let command = String::from_utf8(out.stdout).unwrap();
+    assert!(command.starts_with("curl -sS -X POST '"), "{command}");
+    let ran = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!("{} -o /dev/null -w '%{{http_code}}'", command.trim_end()),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&ran.stdout),
+        "200",
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let (code, _) = running.terminate();
+    assert_eq!(code, Some(0));
+    // `send` has no such format.
+    let out = hookgate()
+        .args([
+            "send",
+            "http://127.0.0.1:9/gh",
+            "--preset",
+            "github",
+            "--secret",
+            "s",
+            "--format",
+            "curl",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
