@@ -13,7 +13,6 @@ use hookgate_server::config::{Operations, ProcessEnvironment};
 use hookgate_server::replay::{self, ReplayRequest};
 use hookgate_server::rfc3339;
 use hookgate_store::{EventStatus, ListFilter, Store, StoreOptions};
-use hookgate_verify::timestamp::{parse_timestamp, TimestampFormat};
 
 use crate::{CommandResult, Failure};
 
@@ -196,9 +195,7 @@ fn open(args: &StoreArgs) -> Result<(Store, Option<Operations>), Failure> {
 fn millis(key: &str, text: &Option<String>) -> Result<Option<i64>, Failure> {
     text.as_deref()
         .map(|t| {
-            parse_timestamp(t, TimestampFormat::Auto)
-                .map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64)
-                .map_err(|e| Failure::config(format!("{key}: {e}")))
+            hookgate_server::parse_time_ms(t).map_err(|e| Failure::config(format!("{key}: {e}")))
         })
         .transpose()
 }
@@ -489,7 +486,7 @@ fn replay(args: ReplayArgs, runtime: &tokio::runtime::Runtime) -> CommandResult 
 
 fn prune(args: PruneArgs, runtime: &tokio::runtime::Runtime) -> CommandResult {
     let (store, operations) = open(&args.store)?;
-    let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    let now = hookgate_server::now_ms();
     let rules = match (args.older_than, &operations) {
         (Some(keep), _) => hookgate_server::retention::rules(Some(keep), &[], now),
         (None, Some(o)) => hookgate_server::retention::rules(o.retention, &o.source_retention, now),

@@ -196,6 +196,9 @@ pub struct SourceConfig {
     pub redacted_headers: Vec<String>,
     /// Query parameters carrying credentials: stored as `[redacted]`.
     pub redacted_query: Vec<String>,
+    /// Whether verifying may take a public-key operation (then it runs on the bounded
+    /// pool). Computed once here, not per request.
+    pub asymmetric: bool,
 }
 
 /// The whole, validated configuration.
@@ -947,6 +950,7 @@ fn build_source(
         rate_limit,
         redacted_headers: source.credential_headers(),
         redacted_query: source.credential_query_params(),
+        asymmetric: source.is_asymmetric(),
         source: Arc::new(source),
         demo_secret,
         demo_variables: Vec::new(),

@@ -7,10 +7,11 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use hookgate_store::{EventId, NewDelivery, NewEvent, Stored};
-use hookgate_verify::{Accepted, ErrorKind, Headers, Outcome, Reply, Request, Source, VerifyError};
+use hookgate_verify::{Accepted, ErrorKind, Headers, Outcome, Reply, Request, VerifyError};
 use http_body_util::BodyExt;
 use time::OffsetDateTime;
 
+use crate::config::SourceConfig;
 use crate::metrics::IngestOutcome;
 use crate::{Gateway, PeerAddr};
 
@@ -325,7 +326,7 @@ async fn handle(
         peer: peer.map(|p| p.ip()),
     };
     let received = OffsetDateTime::now_utc();
-    let accepted = match verify(gateway, source, &request, &body, received).await {
+    let accepted = match verify(gateway, source_config, &request, &body, received).await {
         Ok(accepted) => accepted,
         Err(Refusal::Verify(e)) => {
             let response = reply(responses.reply(Outcome::Refused(&e)));
@@ -526,7 +527,7 @@ async fn take_budget(
 /// them once and verifies again.
 async fn verify(
     gateway: &Gateway,
-    source: &Arc<Source>,
+    source: &SourceConfig,
     request: &Request<'_>,
     body: &Bytes,
     now: OffsetDateTime,
@@ -562,19 +563,19 @@ const VERIFY_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// async workers, and with them every other source.
 async fn accept(
     gateway: &Gateway,
-    source: &Arc<Source>,
+    source: &SourceConfig,
     request: &Request<'_>,
     body: &Bytes,
     now: OffsetDateTime,
 ) -> Result<Result<Accepted, VerifyError>, Refusal> {
-    if !source.is_asymmetric() {
-        return Ok(source.accept(request, now, &gateway.keys));
+    if !source.asymmetric {
+        return Ok(source.source.accept(request, now, &gateway.keys));
     }
     let place = tokio::time::timeout(VERIFY_WAIT, gateway.verify_pool.clone().acquire_owned())
         .await
         .map_err(|_| Refusal::Overloaded)?
         .map_err(|_| Refusal::Overloaded)?;
-    let (source, keys, body) = (source.clone(), gateway.keys.clone(), body.clone());
+    let (source, keys, body) = (source.source.clone(), gateway.keys.clone(), body.clone());
     let (method, path, query, headers, peer) = (
         request.method.clone(),
         request.path.clone(),

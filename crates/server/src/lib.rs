@@ -152,8 +152,16 @@ pub(crate) async fn became(flag: &mut tokio::sync::watch::Receiver<bool>, value:
     let _ = flag.wait_for(|v| *v == value).await;
 }
 
+/// A time as operators write it (RFC 3339, a date, or Unix seconds or milliseconds), as
+/// Unix milliseconds: the `since`/`until` of the admin API and `hookgate events`.
+pub fn parse_time_ms(text: &str) -> Result<i64, hookgate_verify::timestamp::TimestampError> {
+    use hookgate_verify::timestamp::{parse_timestamp, TimestampFormat};
+    parse_timestamp(text, TimestampFormat::Auto)
+        .map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
 /// Now, Unix milliseconds.
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 

@@ -202,6 +202,22 @@ pub struct Health {
 }
 
 impl DestinationMetrics {
+    /// Handles for a destination the registry does not know (a configuration other than
+    /// the metrics' own): they record nothing.
+    pub fn detached(name: &str) -> DestinationMetrics {
+        DestinationMetrics {
+            name: name.to_owned(),
+            enabled: false,
+            delivered: Counter::default(),
+            failed: Counter::default(),
+            dead: Counter::default(),
+            handed_over: Counter::default(),
+            queued: Counter::default(),
+            latency: Histogram::new(seconds_buckets()),
+            health: Mutex::new(Health::default()),
+        }
+    }
+
     /// Records an attempt ending with its delivery `next` (delivered, pending = failed, dead).
     pub fn attempt(
         &self,
@@ -295,8 +311,7 @@ impl Metrics {
             Unit::Seconds,
             ingest_seconds.clone(),
         );
-        let sources_for_pruning: Vec<String> = sources.to_vec();
-        let sources = sources
+        let sources: Vec<SourceMetrics> = sources
             .iter()
             .map(|name| SourceMetrics {
                 name: name.clone(),
@@ -447,8 +462,10 @@ impl Metrics {
             refusals_dropped.clone(),
         );
         let pruned = Family::<SourceLabels, Counter>::default();
-        for name in sources_for_pruning {
-            let _ = pruned.get_or_create(&SourceLabels { source: name });
+        for source in &sources {
+            let _ = pruned.get_or_create(&SourceLabels {
+                source: source.name.clone(),
+            });
         }
         registry.register(
             "events_pruned",

@@ -85,13 +85,8 @@ impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<Arc<Gateway>> fo
 use crate::rfc3339;
 
 fn millis(key: &str, text: &Option<String>) -> Result<Option<i64>, ApiError> {
-    use hookgate_verify::timestamp::{parse_timestamp, TimestampFormat};
     text.as_deref()
-        .map(|t| {
-            parse_timestamp(t, TimestampFormat::Auto)
-                .map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64)
-                .map_err(|e| ApiError::bad_request(format!("{key}: {e}")))
-        })
+        .map(|t| crate::parse_time_ms(t).map_err(|e| ApiError::bad_request(format!("{key}: {e}"))))
         .transpose()
 }
 

@@ -369,9 +369,9 @@ impl Delivery {
                 },
             );
             let metrics = metrics.destination(&destination.name).unwrap_or_else(|| {
-                crate::metrics::Metrics::new(&[], std::slice::from_ref(&destination.name), false)
-                    .destination(&destination.name)
-                    .expect("a destination's metrics exist")
+                Arc::new(crate::metrics::DestinationMetrics::detached(
+                    &destination.name,
+                ))
             });
             let dispatcher = Dispatcher {
                 store: store.clone(),
