@@ -184,16 +184,13 @@ fn check_config_summarises_and_checks_programs_and_the_store_directory() {
     };
     let check = |text: String| {
         std::fs::write(&file, text).unwrap();
-        let out = hookgate()
-            .args(["check-config", "--config"])
-            .arg(&file)
-            .current_dir("/")
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
+        outcome(
+            hookgate()
+                .args(["check-config", "--config"])
+                .arg(&file)
+                .current_dir("/")
+                .output()
+                .unwrap(),
         )
     };
     // Not executable yet; the relative path is relative to the configuration file.
@@ -318,16 +315,13 @@ async fn events_prune_deletes_what_is_past_retention() {
     }
     store.close().await;
     let run = |args: &[&str]| {
-        let out = hookgate()
-            .arg("events")
-            .args(args)
-            .args(["--store", &url, "--config", "/nonexistent.toml"])
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
+        outcome(
+            hookgate()
+                .arg("events")
+                .args(args)
+                .args(["--store", &url, "--config", "/nonexistent.toml"])
+                .output()
+                .unwrap(),
         )
     };
     let (code, _, stderr) = run(&["prune"]);

@@ -206,18 +206,15 @@ async fn replay_dead_and_unrouted_events_with_the_same_webhook_id() {
         .unwrap()
         .is_success());
     let events = |args: &[&str]| {
-        let out = hookgate()
-            .arg("events")
-            .args(args)
-            .arg("--config")
-            .arg(&file)
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
+        outcome(
+            hookgate()
+                .arg("events")
+                .args(args)
+                .arg("--config")
+                .arg(&file)
+                .current_dir(dir.path())
+                .output()
+                .unwrap(),
         )
     };
     // "late" reaches orders; audit answers 410 → dead at once.

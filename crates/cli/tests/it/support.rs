@@ -88,3 +88,12 @@ pub fn github_signature(secret: &str, body: &[u8]) -> String {
             .encode(&hookgate_verify::HashAlgorithm::Sha256.mac_of(secret.as_bytes(), body))
     )
 }
+
+/// A finished command's exit code, stdout and stderr (lossily decoded).
+pub fn outcome(out: std::process::Output) -> (Option<i32>, String, String) {
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
