@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Args;
-use hookgate_verify::keys::{generate_whsec, generate_whsk, KeyPair};
+use hookgate_verify::keygen::{generate_whsec, generate_whsk, KeyPair};
 use hookgate_verify::Algorithm;
 
 use crate::{CommandResult, Failure};

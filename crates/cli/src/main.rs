@@ -245,9 +245,13 @@ impl From<anyhow::Error> for Failure {
 pub(crate) type CommandResult = Result<ExitCode, Failure>;
 
 fn check_config(config: &std::path::Path) -> CommandResult {
+    // Every error, not only the first: one run of check-config shows all there is to fix.
     let loaded =
-        hookgate_server::Config::load(config, &hookgate_server::config::ProcessEnvironment)
-            .map_err(Failure::config)?;
+        hookgate_server::Config::check(config, &hookgate_server::config::ProcessEnvironment)
+            .map_err(|errors| {
+                let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                Failure::config(lines.join("\nerror: "))
+            })?;
     // What a file cannot say about itself: the programs and the store directory.
     let mut problems = Vec::new();
     for (i, destination) in loaded.destinations.iter().enumerate() {
@@ -302,7 +306,7 @@ fn check_config(config: &std::path::Path) -> CommandResult {
 }
 
 /// Whether `program` names an executable file (a bare name: one found in PATH).
-fn runnable(program: &str) -> Result<(), String> {
+pub(crate) fn runnable(program: &str) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     let executable = |path: &std::path::Path| {
         std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use hookgate_verify::keys::KeyPair;
+use hookgate_verify::keygen::KeyPair;
 
 use crate::{CommandResult, Failure};
 

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
-use hookgate_verify::keys::KeyPair;
+use hookgate_verify::keygen::KeyPair;
 use hookgate_verify::{Field, Request, Secret, SigningKeys, Source, SourceSpec};
 use serde_json::{json, Value};
 
@@ -109,16 +109,13 @@ fn signer(args: &SendArgs, url: &reqwest::Url) -> Result<(Arc<Source>, SigningKe
     keys.issuer = args.issuer.clone();
     keys.audience = args.audience.clone();
     if let (Some(config), Some(name)) = (&args.config, &args.source) {
-        let loaded =
-            hookgate_server::Config::load(config, &hookgate_server::config::ProcessEnvironment)
-                .map_err(Failure::config)?;
-        let source = loaded
-            .sources
-            .iter()
-            .find(|s| &s.name == name)
-            .ok_or_else(|| {
-                Failure::config(format!("{}: no source named `{name}`", config.display()))
-            })?;
+        // Only this source's secrets need to be set, not every secret of the file.
+        let source = hookgate_server::Config::load_source(
+            config,
+            name,
+            &hookgate_server::config::ProcessEnvironment,
+        )
+        .map_err(Failure::config)?;
         return Ok((source.source.clone(), keys));
     }
     let preset = args

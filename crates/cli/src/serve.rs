@@ -50,7 +50,13 @@ pub fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(EXIT_RUNTIME);
         }
     };
-    match runtime.block_on(run(config)) {
+    // A reload reads the same file again, with the same flags winning over it.
+    let reload = ReloadFrom {
+        file: args.preset.is_none().then(|| args.config.clone()),
+        listen: args.listen.clone(),
+        store: args.store.clone(),
+    };
+    match runtime.block_on(run(config, reload)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -59,7 +65,40 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+/// Where SIGHUP reads the configuration again.
+struct ReloadFrom {
+    /// The configuration file; `None` in the one-line `--preset` mode.
+    file: Option<std::path::PathBuf>,
+    listen: Option<String>,
+    store: Option<String>,
+}
+
+impl ReloadFrom {
+    /// The file read and validated again (the flags win over it, as at start), with the
+    /// checks `check-config` makes of what a file cannot say about itself.
+    fn load(&self, file: &std::path::Path) -> Result<Config, String> {
+        let mut config = Config::load(file, &ProcessEnvironment).map_err(|e| e.to_string())?;
+        if let Some(listen) = &self.listen {
+            config.listen = listen.clone();
+        }
+        if let Some(store) = &self.store {
+            config.store_url = store.clone();
+        }
+        for (i, destination) in config.destinations.iter().enumerate() {
+            if let Some(program) = destination.program() {
+                crate::runnable(&program).map_err(|why| {
+                    format!(
+                        "{}: destination[{i}] ({}).command[0]: `{program}` {why}",
+                        config.file, destination.name
+                    )
+                })?;
+            }
+        }
+        Ok(config)
+    }
+}
+
+async fn run(config: Config, reload: ReloadFrom) -> anyhow::Result<()> {
     // Signal handlers go in before anything is announced, so a SIGTERM sent as soon as the
     // gateway says it listens is a clean shutdown, not the default kill.
     let shutdown = shutdown_signal()?;
@@ -135,14 +174,17 @@ async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!("metrics: {operators}/metrics");
     }
     let gateway = Arc::new(Gateway::with_metrics(config, store, metrics));
-    reload_on_hangup(gateway.clone())?;
+    reload_on_hangup(gateway.clone(), reload)?;
     hookgate_server::serve(listener, admin, gateway, shutdown).await?;
     Ok(())
 }
 
-/// SIGHUP re-reads the TLS certificate and key (a pair that does not load leaves the old one
-/// serving). The handler also keeps SIGHUP from ending the process.
-fn reload_on_hangup(gateway: Arc<Gateway>) -> anyhow::Result<()> {
+/// SIGHUP reads the configuration file again and, when it is valid, puts it in force
+/// without dropping a connection or a request (see `Gateway::reload`); when it is not, the
+/// running configuration stays and the log says why. It then re-reads the TLS certificate
+/// and key (a pair that does not load leaves the old one serving). The handler also keeps
+/// SIGHUP from ending the process.
+fn reload_on_hangup(gateway: Arc<Gateway>, from: ReloadFrom) -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -150,17 +192,78 @@ fn reload_on_hangup(gateway: Arc<Gateway>) -> anyhow::Result<()> {
             signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
         tokio::spawn(async move {
             while hangup.recv().await.is_some() {
+                match &from.file {
+                    None => tracing::info!(
+                        "SIGHUP: started with --preset, there is no configuration file to reload"
+                    ),
+                    Some(file) => match from.load(file) {
+                        Err(why) => tracing::error!(
+                            "SIGHUP: configuration not reloaded, the running one stays: {why}"
+                        ),
+                        Ok(config) => report(&gateway.reload(config).await, file),
+                    },
+                }
                 match gateway.reload_tls() {
                     Ok(true) => tracing::info!("SIGHUP: TLS certificate and key reloaded"),
-                    Ok(false) => tracing::info!(
-                        "SIGHUP: no TLS certificate to reload; other configuration changes take effect at a restart"
-                    ),
-                    Err(e) => tracing::error!(error = %e, "SIGHUP: TLS certificate not reloaded; the previous one keeps serving"),
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, "SIGHUP: TLS certificate not reloaded; the previous one keeps serving")
+                    }
                 }
             }
         });
     }
     Ok(())
+}
+
+/// One line for what a reload changed, and a warning for what it could not.
+fn report(reloaded: &hookgate_server::Reloaded, file: &std::path::Path) {
+    let list = |sign: &str, names: &[String]| {
+        names
+            .iter()
+            .map(|n| format!("{sign}{n}"))
+            .collect::<Vec<_>>()
+    };
+    let sources = [
+        list("+", &reloaded.sources.added),
+        list("~", &reloaded.sources.changed),
+        list("-", &reloaded.sources.removed),
+    ]
+    .concat();
+    let destinations = [
+        list("+", &reloaded.destinations.added),
+        list("~", &reloaded.destinations.replaced),
+        list("-", &reloaded.destinations.removed),
+    ]
+    .concat();
+    let or_unchanged = |changes: Vec<String>| {
+        if changes.is_empty() {
+            "unchanged".to_owned()
+        } else {
+            changes.join(" ")
+        }
+    };
+    tracing::info!(
+        "SIGHUP: configuration reloaded from {}: sources {}; destinations {}; routes {} -> {}",
+        file.display(),
+        or_unchanged(sources),
+        or_unchanged(destinations),
+        reloaded.routes.0,
+        reloaded.routes.1
+    );
+    if !reloaded.need_restart.is_empty() {
+        tracing::warn!(
+            "SIGHUP: {} changed; these take effect at a restart (the running values stay)",
+            reloaded.need_restart.join(", ")
+        );
+    }
+    for (destination, pending) in &reloaded.stranded {
+        tracing::warn!(
+            destination = %destination,
+            pending,
+            "destination `{destination}` is no longer configured: its {pending} pending deliveries stay in the store and are delivered once it is configured again (the admin API's destinations list still shows them)"
+        );
+    }
 }
 
 /// Completes on SIGINT or SIGTERM; the handlers are installed when this is called.

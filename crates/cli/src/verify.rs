@@ -42,20 +42,13 @@ impl KeyLookup for FixedKeys {
 }
 
 pub(crate) fn verify(args: VerifyArgs) -> CommandResult {
-    let config =
-        hookgate_server::Config::load(&args.config, &hookgate_server::config::ProcessEnvironment)
-            .map_err(Failure::config)?;
-    let source = config
-        .sources
-        .iter()
-        .find(|s| s.name == args.source)
-        .ok_or_else(|| {
-            Failure::config(format!(
-                "{}: no source named `{}`",
-                args.config.display(),
-                args.source
-            ))
-        })?;
+    // Only this source's secrets need to be set, not every secret of the file.
+    let source = hookgate_server::Config::load_source(
+        &args.config,
+        &args.source,
+        &hookgate_server::config::ProcessEnvironment,
+    )
+    .map_err(Failure::config)?;
     let bytes = std::fs::read(&args.request)
         .map_err(|e| Failure::config(format!("cannot read {}: {e}", args.request.display())))?;
     let raw = RawRequest::parse(&bytes)
@@ -89,7 +82,7 @@ pub(crate) fn verify(args: VerifyArgs) -> CommandResult {
                         .oidc()
                         .find(|o| o.issuers().any(|i| i == issuer))
                         .expect("the error names a configured issuer");
-                    let cache = hookgate_server::keys::KeyCache::new([(
+                    let cache = hookgate_server::jwks::KeyCache::new([(
                         issuer.clone(),
                         oidc.allow_http(),
                         oidc.jwks_cache(),

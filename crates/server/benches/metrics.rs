@@ -15,19 +15,20 @@ fn metrics(c: &mut Criterion) {
     let on = Metrics::new(&sources, &destinations, true);
     let off = Metrics::new(&sources, &destinations, false);
     let took = Duration::from_micros(1800);
+    let (source_on, source_off) = (on.source("source-5"), off.source("source-5"));
     let mut group = c.benchmark_group("per request");
     group.bench_function("metrics off (baseline)", |b| {
-        b.iter(|| off.request(black_box(5), black_box(IngestOutcome::Accepted), took))
+        b.iter(|| source_off.request(black_box(IngestOutcome::Accepted), took))
     });
     group.bench_function("accepted", |b| {
-        b.iter(|| on.request(black_box(5), black_box(IngestOutcome::Accepted), took))
+        b.iter(|| source_on.request(black_box(IngestOutcome::Accepted), took))
     });
     group.bench_function("refused (a late outcome in the list)", |b| {
         let outcome = IngestOutcome::Refused(hookgate_verify::ErrorKind::MissingField);
-        b.iter(|| on.request(black_box(5), black_box(outcome), took))
+        b.iter(|| source_on.request(black_box(outcome), took))
     });
     group.finish();
-    let destination = on.destination("destination-2").unwrap();
+    let destination = on.destination("destination-2");
     c.bench_function("per attempt: delivered", |b| {
         b.iter(|| {
             destination.dispatched(true);

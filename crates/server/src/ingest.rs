@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use crate::config::SourceConfig;
 use crate::metrics::IngestOutcome;
-use crate::{Gateway, PeerAddr};
+use crate::{Gateway, Live, PeerAddr};
 
 fn json(status: StatusCode, body: &'static str) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
@@ -138,20 +138,34 @@ impl Sampler {
     }
 }
 
-pub(crate) async fn ingest(
-    gateway: Arc<Gateway>,
+/// The providers' listener's fallback: a source's path is ingested under the configuration
+/// in force when the request arrived (a reload in the meantime does not change it), any
+/// other path is 404.
+pub(crate) async fn route(
+    axum::extract::State(gateway): axum::extract::State<Arc<Gateway>>,
+    request: axum::extract::Request,
+) -> Response {
+    let live = gateway.live();
+    match live.source_at(request.uri().path()) {
+        Some(index) => ingest(&gateway, &live, index, request).await,
+        None => not_found().await,
+    }
+}
+
+async fn ingest(
+    gateway: &Gateway,
+    live: &Live,
     index: usize,
     request: axum::extract::Request,
 ) -> Response {
     let started = std::time::Instant::now();
     let (parts, body) = request.into_parts();
-    let ended = handle(&gateway, index, &parts, body).await;
-    gateway
-        .metrics
-        .request(index, ended.outcome, started.elapsed());
+    let ended = handle(gateway, live, index, &parts, body).await;
+    live.source_metrics[index].request(ended.outcome, started.elapsed());
     if let Some(refused) = ended.refused {
         record_refusal(
-            &gateway,
+            gateway,
+            live,
             index,
             &parts,
             &ended.response,
@@ -164,19 +178,20 @@ pub(crate) async fn ingest(
 
 fn record_refusal(
     gateway: &Gateway,
+    live: &Live,
     index: usize,
     parts: &axum::http::request::Parts,
     response: &Response,
     outcome: IngestOutcome,
     refused: Refused,
 ) {
-    let source = &gateway.config.sources[index];
+    let source = &live.config.sources[index];
     let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0);
     let status = response.status().as_u16();
     let now = crate::now_ms();
     // Under a flood only a sample is logged and kept: every refusal is counted, and the
     // 10 s summary line says how many there were.
-    if !gateway.refusal_sampler[index].take(now) {
+    if !live.refusal_samplers[index].take(now) {
         gateway.metrics.refusal_unrecorded();
         return;
     }
@@ -221,11 +236,12 @@ fn record_refusal(
 
 async fn handle(
     gateway: &Gateway,
+    live: &Live,
     index: usize,
     parts: &axum::http::request::Parts,
     body: Body,
 ) -> Ended {
-    let source_config = &gateway.config.sources[index];
+    let source_config = &live.config.sources[index];
     let name = source_config.name.as_str();
     let source = &source_config.source;
     let responses = source.responses();
@@ -254,7 +270,7 @@ async fn handle(
         );
     }
     let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0);
-    if let Err(wait) = gateway.limiters.check(index, peer.map(|p| p.ip())) {
+    if let Err(wait) = live.limiters.check(index, peer.map(|p| p.ip())) {
         let seconds = wait.as_secs() + 1;
         let mut response = close(json(
             StatusCode::TOO_MANY_REQUESTS,
@@ -279,7 +295,7 @@ async fn handle(
     }
     // Held until the request is answered: the bytes stay in memory that long.
     let (body, _budget) = match tokio::time::timeout(
-        gateway.config.read_timeout,
+        live.config.read_timeout,
         read_body(body, declared, limit, &gateway.body_budget),
     )
     .await
@@ -301,7 +317,7 @@ async fn handle(
             )));
             let detail = format!(
                 "the memory for request bodies ({} bytes) is in use; answered 503",
-                gateway.config.max_buffered_bodies
+                gateway.max_buffered_bodies
             );
             return Ended::refused(response, IngestOutcome::Overloaded, detail, Bytes::new());
         }
@@ -312,7 +328,7 @@ async fn handle(
             ));
             let detail = format!(
                 "body not received within {}",
-                humantime::format_duration(gateway.config.read_timeout)
+                humantime::format_duration(live.config.read_timeout)
             );
             return Ended::refused(response, IngestOutcome::Timeout, detail, Bytes::new());
         }
@@ -326,7 +342,7 @@ async fn handle(
         peer: peer.map(|p| p.ip()),
     };
     let received = OffsetDateTime::now_utc();
-    let accepted = match verify(gateway, source_config, &request, &body, received).await {
+    let accepted = match verify(gateway, live, source_config, &request, &body, received).await {
         Ok(accepted) => accepted,
         Err(Refusal::Verify(e)) => {
             let response = reply(responses.reply(Outcome::Refused(&e)));
@@ -362,7 +378,7 @@ async fn handle(
         body.clone(),
         received,
     );
-    let destinations = gateway
+    let destinations = live
         .config
         .routes
         .destinations(name, event.topic.as_deref(), &body);
@@ -408,49 +424,44 @@ pub(crate) async fn summaries(
     gateway: Arc<Gateway>,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) {
+    use std::collections::HashMap;
     const EVERY: std::time::Duration = std::time::Duration::from_secs(10);
-    let mut sources: Vec<(u64, u64)> = gateway
-        .metrics
-        .sources()
-        .iter()
-        .map(|s| s.totals())
-        .collect();
-    let mut destinations: Vec<(u64, u64, u64)> = gateway
-        .metrics
-        .destinations()
-        .iter()
-        .map(|d| d.totals())
-        .collect();
+    // By name: a reload adds sources and destinations.
+    let mut sources: HashMap<String, (u64, u64)> = HashMap::new();
+    let mut destinations: HashMap<String, (u64, u64, u64)> = HashMap::new();
+    for source in gateway.metrics.sources() {
+        sources.insert(source.name.clone(), source.totals());
+    }
+    for destination in gateway.metrics.destinations() {
+        destinations.insert(destination.name.clone(), destination.totals());
+    }
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + EVERY, EVERY);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             () = crate::became(&mut stopped, true) => return,
         }
-        gateway.limiters.forget_idle_peers();
+        gateway.live().limiters.forget_idle_peers();
         if !gateway.metrics.enabled() {
             continue;
         }
-        for (source, last) in gateway.metrics.sources().iter().zip(sources.iter_mut()) {
+        for source in gateway.metrics.sources() {
             let now = source.totals();
+            let last = sources.insert(source.name.clone(), now).unwrap_or_default();
             let (accepted, refused) = (now.0 - last.0, now.1 - last.1);
             if accepted + refused > 0 {
                 tracing::info!(source = %source.name, accepted, refused, "last 10s");
             }
-            *last = now;
         }
-        for (destination, last) in gateway
-            .metrics
-            .destinations()
-            .iter()
-            .zip(destinations.iter_mut())
-        {
+        for destination in gateway.metrics.destinations() {
             let now = destination.totals();
+            let last = destinations
+                .insert(destination.name.clone(), now)
+                .unwrap_or_default();
             let (delivered, failed, dead) = (now.0 - last.0, now.1 - last.1, now.2 - last.2);
             if delivered + failed + dead > 0 {
                 tracing::info!(destination = %destination.name, delivered, failed, dead, "last 10s");
             }
-            *last = now;
         }
     }
 }
@@ -527,22 +538,23 @@ async fn take_budget(
 /// them once and verifies again.
 async fn verify(
     gateway: &Gateway,
+    live: &Live,
     source: &SourceConfig,
     request: &Request<'_>,
     body: &Bytes,
     now: OffsetDateTime,
 ) -> Result<Accepted, Refusal> {
-    match accept(gateway, source, request, body, now).await? {
+    match accept(gateway, live, source, request, body, now).await? {
         Ok(accepted) => Ok(accepted),
         Err(e) if matches!(e.kind(), ErrorKind::KeysNotLoaded | ErrorKind::UnknownKey) => {
             let issuer = e.issuer().unwrap_or_default().to_owned();
             let unknown_kid = e.kind() == ErrorKind::UnknownKey;
-            if let Err(fetch) = gateway.keys.refresh(&issuer, unknown_kid).await {
+            if let Err(fetch) = live.keys.refresh(&issuer, unknown_kid).await {
                 if !unknown_kid {
                     return Err(Refusal::KeysUnavailable(fetch.to_string()));
                 }
             }
-            accept(gateway, source, request, body, now)
+            accept(gateway, live, source, request, body, now)
                 .await?
                 .map_err(|e| match e.kind() {
                     ErrorKind::KeysNotLoaded => Refusal::KeysUnavailable(e.detail().to_owned()),
@@ -563,19 +575,20 @@ const VERIFY_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// async workers, and with them every other source.
 async fn accept(
     gateway: &Gateway,
+    live: &Live,
     source: &SourceConfig,
     request: &Request<'_>,
     body: &Bytes,
     now: OffsetDateTime,
 ) -> Result<Result<Accepted, VerifyError>, Refusal> {
     if !source.asymmetric {
-        return Ok(source.source.accept(request, now, &gateway.keys));
+        return Ok(source.source.accept(request, now, &live.keys));
     }
     let place = tokio::time::timeout(VERIFY_WAIT, gateway.verify_pool.clone().acquire_owned())
         .await
         .map_err(|_| Refusal::Overloaded)?
         .map_err(|_| Refusal::Overloaded)?;
-    let (source, keys, body) = (source.source.clone(), gateway.keys.clone(), body.clone());
+    let (source, keys, body) = (source.source.clone(), live.keys.clone(), body.clone());
     let (method, path, query, headers, peer) = (
         request.method.clone(),
         request.path.clone(),

@@ -5,7 +5,7 @@
 //! configured grace), and flushes the store. Tests start it on port 0 and stop it cleanly.
 //!
 //! Request path: read the body (size and time limits) → verify ([`hookgate_verify`]; OIDC
-//! keys from [`keys::KeyCache`]) → validate → extract metadata → store (group commit) →
+//! keys from [`jwks::KeyCache`]) → validate → extract metadata → store (group commit) →
 //! answer. Nothing is answered 2xx before its commit.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -15,7 +15,7 @@ pub mod config;
 pub mod delivery;
 mod ingest;
 pub mod issuer;
-pub mod keys;
+pub mod jwks;
 pub mod limits;
 pub mod metrics;
 pub mod replay;
@@ -26,7 +26,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::routing::{any, get};
+use axum::routing::get;
 use axum::Router;
 use hookgate_store::Store;
 use hyper::server::conn::http1;
@@ -37,23 +37,123 @@ use tower::ServiceExt;
 
 pub use config::{Config, ConfigError};
 
-/// Everything a running gateway needs: its validated configuration, its store, the
-/// OIDC key cache of the issuers its sources trust, and its metrics.
+/// Everything a running gateway needs: the configuration in force (swapped whole by
+/// [`Gateway::reload`]), its store, its delivery, and its metrics.
 #[derive(Debug)]
 pub struct Gateway {
-    config: Config,
+    live: arc_swap::ArcSwap<Live>,
     store: Store,
-    keys: keys::KeyCache,
     delivery: std::sync::OnceLock<delivery::Delivery>,
     metrics: Arc<metrics::Metrics>,
-    admin_tokens: admin::Tokens,
-    refusal_sampler: Vec<ingest::Sampler>,
-    limiters: limits::Limiters,
     /// Bytes of request bodies being held; see `[server] max_buffered_bodies`.
     body_budget: Arc<tokio::sync::Semaphore>,
+    /// The size of `body_budget` (fixed at start).
+    max_buffered_bodies: u64,
     /// Places for public-key verifications at once: half the cores (at least one), so
     /// HMAC sources always keep CPU of their own.
     verify_pool: Arc<tokio::sync::Semaphore>,
+    /// One reload at a time.
+    reloading: tokio::sync::Mutex<()>,
+}
+
+/// What a reload replaces, as one snapshot. A request takes the snapshot in force when it
+/// arrives and keeps it to its end: a reload never changes a request half-way (its
+/// source, secrets and routes stay those it started with), and drops no connection.
+#[derive(Debug)]
+pub(crate) struct Live {
+    pub(crate) config: Arc<Config>,
+    pub(crate) keys: jwks::KeyCache,
+    pub(crate) admin_tokens: admin::Tokens,
+    pub(crate) refusal_samplers: Vec<ingest::Sampler>,
+    pub(crate) limiters: limits::Limiters,
+    /// In the order of `config.sources`.
+    pub(crate) source_metrics: Vec<Arc<metrics::SourceMetrics>>,
+    /// Source path → its index in `config.sources`.
+    paths: std::collections::HashMap<String, usize>,
+}
+
+impl Live {
+    fn new(config: Arc<Config>, keys: jwks::KeyCache, metrics: &metrics::Metrics) -> Live {
+        Live {
+            admin_tokens: admin::Tokens::new(
+                config.admin_token.as_deref(),
+                config.admin_read_token.as_deref(),
+            ),
+            refusal_samplers: config
+                .sources
+                .iter()
+                .map(|_| ingest::Sampler::default())
+                .collect(),
+            limiters: limits::Limiters::new(
+                &config
+                    .sources
+                    .iter()
+                    .map(|s| s.rate_limit)
+                    .collect::<Vec<_>>(),
+                config.peer_rate_limit,
+            ),
+            source_metrics: config
+                .sources
+                .iter()
+                .map(|s| metrics.source(&s.name))
+                .collect(),
+            paths: config
+                .sources
+                .iter()
+                .enumerate()
+                .map(|(index, s)| (s.path.clone(), index))
+                .collect(),
+            keys,
+            config,
+        }
+    }
+
+    /// The index of the source answering `path`.
+    pub(crate) fn source_at(&self, path: &str) -> Option<usize> {
+        self.paths.get(path).copied()
+    }
+}
+
+/// The OIDC issuers `config`'s sources trust: (issuer, allow http, JWKS cache time).
+fn issuers_of(config: &Config) -> Vec<(String, bool, std::time::Duration)> {
+    config
+        .sources
+        .iter()
+        .flat_map(|s| {
+            s.source.oidc().flat_map(|o| {
+                o.issuers()
+                    .map(|i| (i.to_owned(), o.allow_http(), o.jwks_cache()))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect()
+}
+
+/// What [`Gateway::reload`] changed.
+#[derive(Debug, Default)]
+pub struct Reloaded {
+    /// Sources added, changed (secrets included) and removed, by name.
+    pub sources: Changes,
+    /// What the dispatchers did.
+    pub destinations: delivery::Reconfigured,
+    /// Routes before and after.
+    pub routes: (usize, usize),
+    /// Settings that changed in the file but take effect only at a restart (the listeners,
+    /// the store, the connection and memory limits); the running values stay.
+    pub need_restart: Vec<&'static str>,
+    /// Deliveries still pending in the store for each removed destination.
+    pub stranded: Vec<(String, i64)>,
+}
+
+/// Names added, changed and removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Changes {
+    /// New names.
+    pub added: Vec<String>,
+    /// Names whose configuration differs.
+    pub changed: Vec<String>,
+    /// Names gone.
+    pub removed: Vec<String>,
 }
 
 impl Gateway {
@@ -67,55 +167,83 @@ impl Gateway {
     /// Assembles a gateway around `metrics` (whose commit observer the store was opened
     /// with).
     pub fn with_metrics(config: Config, store: Store, metrics: Arc<metrics::Metrics>) -> Gateway {
-        let issuers = config
-            .sources
-            .iter()
-            .flat_map(|s| {
-                s.source.oidc().flat_map(|o| {
-                    o.issuers()
-                        .map(|i| (i.to_owned(), o.allow_http(), o.jwks_cache()))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect::<Vec<_>>();
+        let keys = jwks::KeyCache::counting(issuers_of(&config), metrics.key_fetches());
+        let max_buffered_bodies = config.max_buffered_bodies;
         Gateway {
-            keys: keys::KeyCache::counting(issuers, metrics.key_fetches()),
-            admin_tokens: admin::Tokens::new(
-                config.admin_token.as_deref(),
-                config.admin_read_token.as_deref(),
-            ),
-            refusal_sampler: config
-                .sources
-                .iter()
-                .map(|_| ingest::Sampler::default())
-                .collect(),
-            limiters: limits::Limiters::new(
-                &config
-                    .sources
-                    .iter()
-                    .map(|s| s.rate_limit)
-                    .collect::<Vec<_>>(),
-                config.peer_rate_limit,
-            ),
             verify_pool: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
             )),
             body_budget: Arc::new(tokio::sync::Semaphore::new(
-                usize::try_from(config.max_buffered_bodies)
+                usize::try_from(max_buffered_bodies)
                     .unwrap_or(usize::MAX)
                     .min(tokio::sync::Semaphore::MAX_PERMITS),
             )),
-            config,
+            max_buffered_bodies,
+            live: arc_swap::ArcSwap::from_pointee(Live::new(Arc::new(config), keys, &metrics)),
             store,
             delivery: std::sync::OnceLock::new(),
             metrics,
+            reloading: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The configuration snapshot in force.
+    pub(crate) fn live(&self) -> Arc<Live> {
+        self.live.load_full()
+    }
+
+    /// Puts `config` (validated by [`Config::load`]) in force, without dropping a connection
+    /// or a request: sources, secrets, routes, destinations, rate limits, admin tokens,
+    /// retention. Requests already being handled finish under the configuration they
+    /// started with. Settings bound at start (listeners, store, TLS files, connection and
+    /// memory limits) keep their running values and are listed in
+    /// [`Reloaded::need_restart`]. A removed destination's deliveries stay in the store.
+    pub async fn reload(&self, mut config: Config) -> Reloaded {
+        let _one_at_a_time = self.reloading.lock().await;
+        let old = self.live();
+        let need_restart = config.keep_startup_settings(&old.config);
+        let mut reloaded = Reloaded {
+            need_restart,
+            sources: source_changes(&old.config, &config),
+            routes: (old.config.routes.0.len(), config.routes.0.len()),
+            ..Reloaded::default()
+        };
+        if let Some(delivery) = self.delivery.get() {
+            let paused = self.store.paused().await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot read paused destinations; new ones start running");
+                Vec::new()
+            });
+            reloaded.destinations = delivery
+                .reconfigure(&config.destinations, &paused, &self.metrics)
+                .await;
+        }
+        for name in &config.destinations {
+            self.metrics.destination(&name.name);
+        }
+        let keys = old.keys.reconfigured(issuers_of(&config));
+        self.live
+            .store(Arc::new(Live::new(Arc::new(config), keys, &self.metrics)));
+        if !reloaded.destinations.removed.is_empty() {
+            match self.store.destination_stats(now_ms()).await {
+                Ok(stats) => {
+                    reloaded.stranded = stats
+                        .into_iter()
+                        .filter(|s| reloaded.destinations.removed.contains(&s.destination))
+                        .map(|s| (s.destination, s.counts.pending))
+                        .collect()
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot count the removed destinations' deliveries")
+                }
+            }
+        }
+        reloaded
     }
 
     /// Reads the TLS certificate and key again (SIGHUP); `Ok(false)` without TLS. On error
     /// the previous pair keeps serving.
     pub fn reload_tls(&self) -> Result<bool, tls::TlsError> {
-        match &self.config.tls {
+        match &self.live().config.tls {
             Some(tls) => tls.reload().map(|()| true),
             None => Ok(false),
         }
@@ -126,9 +254,9 @@ impl Gateway {
         &self.metrics
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.live().config.clone()
     }
 
     /// The store.
@@ -136,10 +264,31 @@ impl Gateway {
         &self.store
     }
 
-    /// The OIDC key cache.
-    pub fn keys(&self) -> &keys::KeyCache {
-        &self.keys
+    /// The OIDC key cache in force.
+    pub fn keys(&self) -> jwks::KeyCache {
+        self.live().keys.clone()
     }
+}
+
+/// Sources added, changed and removed between two configurations. A source is changed
+/// when its path, methods, limits or verifier (secrets included) differ.
+fn source_changes(old: &Config, new: &Config) -> Changes {
+    let mut changes = Changes::default();
+    for source in &new.sources {
+        match old.sources.iter().find(|s| s.name == source.name) {
+            None => changes.added.push(source.name.clone()),
+            Some(before) if before.fingerprint != source.fingerprint => {
+                changes.changed.push(source.name.clone())
+            }
+            Some(_) => {}
+        }
+    }
+    for source in &old.sources {
+        if !new.sources.iter().any(|s| s.name == source.name) {
+            changes.removed.push(source.name.clone());
+        }
+    }
+    changes
 }
 
 /// The TCP peer of a request.
@@ -182,27 +331,17 @@ pub fn rfc3339(ms: i64) -> String {
     }
 }
 
-/// The providers' listener: `/health`, `/ready`, the sources' paths, and the admin API and
-/// `/metrics` unless `[admin] listen` puts those on a listener of their own.
-fn router(gateway: Arc<Gateway>) -> Router {
+/// The providers' listener: `/health`, `/ready`, the sources' paths (looked up per
+/// request in the configuration in force, so a reload changes them), and the admin API
+/// and `/metrics` unless `[admin] listen` puts those on a listener of their own.
+fn router(gateway: Arc<Gateway>, with_admin: bool) -> Router {
     let mut router = Router::new()
         .route("/health", get(ingest::health))
         .route("/ready", get(ingest::ready));
-    for (index, source) in gateway.config.sources.iter().enumerate() {
-        router = router.route(
-            &source.path,
-            any(
-                move |axum::extract::State(gateway): axum::extract::State<Arc<Gateway>>,
-                      request: axum::extract::Request| {
-                    ingest::ingest(gateway, index, request)
-                },
-            ),
-        );
-    }
-    if gateway.config.admin_listen.is_none() {
+    if with_admin {
         router = router.merge(admin::router());
     }
-    router.fallback(ingest::not_found).with_state(gateway)
+    router.fallback(ingest::route).with_state(gateway)
 }
 
 /// HTTP/1.1 requires `Host` (RFC 9112 §3.2): a request without one is answered 400 and its
@@ -299,8 +438,9 @@ pub async fn serve(
     gateway: Arc<Gateway>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let config = &gateway.config;
-    if !config.destinations.is_empty() && !gateway.store.is_discard() {
+    // Bound for the process's life: a reload changes none of these.
+    let config = &gateway.config();
+    if !gateway.store.is_discard() {
         let paused = match gateway.store.paused().await {
             Ok(paused) => paused,
             Err(e) => {
@@ -320,7 +460,7 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let main = accept_loop(
         listener,
-        router(gateway.clone()),
+        router(gateway.clone(), config.admin_listen.is_none()),
         config,
         config.max_connections,
         false,

@@ -131,8 +131,15 @@ pub struct Metrics {
     enabled: bool,
     key_fetches: Family<KeyFetchLabels, Counter>,
     registry: Mutex<Registry>,
-    sources: Vec<SourceMetrics>,
-    destinations: Vec<Arc<DestinationMetrics>>,
+    requests: Family<RequestLabels, Counter>,
+    ingest_seconds: Family<SourceLabels, Histogram, fn() -> Histogram>,
+    deliveries: Family<DeliveryLabels, Counter>,
+    attempt_seconds: Family<DestinationLabels, Histogram, fn() -> Histogram>,
+    dispatch: Family<DispatchLabels, Counter>,
+    /// Every source and destination configured since the start (a reload adds; what it
+    /// removes keeps its series, as Prometheus counters must not vanish).
+    sources: Mutex<Vec<Arc<SourceMetrics>>>,
+    destinations: Mutex<Vec<Arc<DestinationMetrics>>>,
     store_bytes: Gauge,
     backlog: Family<DestinationLabels, Gauge>,
     leased: Family<DestinationLabels, Gauge>,
@@ -144,16 +151,28 @@ pub struct Metrics {
     pruned: Family<SourceLabels, Counter>,
 }
 
-/// One source's handles, resolved at start.
+/// One source's handles, resolved once (not per request).
 #[derive(Debug)]
 pub struct SourceMetrics {
     /// The source's name.
     pub name: String,
+    enabled: bool,
     outcomes: Vec<(IngestOutcome, Counter)>,
     latency: Histogram,
 }
 
 impl SourceMetrics {
+    /// Records a request and how long it took.
+    pub fn request(&self, outcome: IngestOutcome, took: Duration) {
+        if !self.enabled {
+            return;
+        }
+        if let Some((_, counter)) = self.outcomes.iter().find(|(o, _)| *o == outcome) {
+            counter.inc();
+        }
+        self.latency.observe(took.as_secs_f64());
+    }
+
     /// Requests so far by outcome (zero ones included), for the admin API and the log.
     pub fn counts(&self) -> Vec<(&'static str, u64)> {
         self.outcomes
@@ -202,22 +221,6 @@ pub struct Health {
 }
 
 impl DestinationMetrics {
-    /// Handles for a destination the registry does not know (a configuration other than
-    /// the metrics' own): they record nothing.
-    pub fn detached(name: &str) -> DestinationMetrics {
-        DestinationMetrics {
-            name: name.to_owned(),
-            enabled: false,
-            delivered: Counter::default(),
-            failed: Counter::default(),
-            dead: Counter::default(),
-            handed_over: Counter::default(),
-            queued: Counter::default(),
-            latency: Histogram::new(seconds_buckets()),
-            health: Mutex::new(Health::default()),
-        }
-    }
-
     /// Records an attempt ending with its delivery `next` (delivered, pending = failed, dead).
     pub fn attempt(
         &self,
@@ -302,45 +305,26 @@ impl Metrics {
             "Ingest requests by source and outcome (accepted, duplicate, each refusal kind, too_large, unavailable …)",
             requests.clone(),
         );
-        let ingest_seconds = Family::<SourceLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(seconds_buckets())
-        });
+        let ingest_seconds =
+            Family::<SourceLabels, Histogram, fn() -> Histogram>::new_with_constructor(|| {
+                Histogram::new(seconds_buckets())
+            });
         registry.register_with_unit(
             "ingest",
             "Time from the request's head to the answer (verification and the durable commit included)",
             Unit::Seconds,
             ingest_seconds.clone(),
         );
-        let sources: Vec<SourceMetrics> = sources
-            .iter()
-            .map(|name| SourceMetrics {
-                name: name.clone(),
-                outcomes: IngestOutcome::all()
-                    .map(|outcome| {
-                        let labels = RequestLabels {
-                            source: name.clone(),
-                            outcome: outcome.as_str(),
-                        };
-                        (outcome, requests.get_or_create(&labels).clone())
-                    })
-                    .collect(),
-                latency: ingest_seconds
-                    .get_or_create(&SourceLabels {
-                        source: name.clone(),
-                    })
-                    .clone(),
-            })
-            .collect();
-
         let deliveries = Family::<DeliveryLabels, Counter>::default();
         registry.register(
             "deliveries",
             "Delivery attempts by destination and outcome (delivered, failed = will retry, dead)",
             deliveries.clone(),
         );
-        let attempt_seconds = Family::<DestinationLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(seconds_buckets())
-        });
+        let attempt_seconds =
+            Family::<DestinationLabels, Histogram, fn() -> Histogram>::new_with_constructor(|| {
+                Histogram::new(seconds_buckets())
+            });
         registry.register_with_unit(
             "delivery_attempt",
             "Duration of delivery attempts by destination",
@@ -353,43 +337,6 @@ impl Metrics {
             "Attempts started by path: handover (the event passed in memory) or queue (claimed from the store)",
             dispatch.clone(),
         );
-        let destinations = destinations
-            .iter()
-            .map(|name| {
-                let counter = |outcome| {
-                    deliveries
-                        .get_or_create(&DeliveryLabels {
-                            destination: name.clone(),
-                            outcome,
-                        })
-                        .clone()
-                };
-                let path = |path| {
-                    dispatch
-                        .get_or_create(&DispatchLabels {
-                            destination: name.clone(),
-                            path,
-                        })
-                        .clone()
-                };
-                Arc::new(DestinationMetrics {
-                    name: name.clone(),
-                    enabled,
-                    delivered: counter("delivered"),
-                    failed: counter("failed"),
-                    dead: counter("dead"),
-                    handed_over: path("handover"),
-                    queued: path("queue"),
-                    latency: attempt_seconds
-                        .get_or_create(&DestinationLabels {
-                            destination: name.clone(),
-                        })
-                        .clone(),
-                    health: Mutex::new(Health::default()),
-                })
-            })
-            .collect();
-
         let backlog = Family::<DestinationLabels, Gauge>::default();
         registry.register(
             "delivery_backlog",
@@ -462,23 +409,23 @@ impl Metrics {
             refusals_dropped.clone(),
         );
         let pruned = Family::<SourceLabels, Counter>::default();
-        for source in &sources {
-            let _ = pruned.get_or_create(&SourceLabels {
-                source: source.name.clone(),
-            });
-        }
         registry.register(
             "events_pruned",
             "Finished events deleted by retention, by source",
             pruned.clone(),
         );
-        Metrics {
+        let metrics = Metrics {
             enabled,
             pruned,
             key_fetches,
             registry: Mutex::new(registry),
-            sources,
-            destinations,
+            requests,
+            ingest_seconds,
+            deliveries,
+            attempt_seconds,
+            dispatch,
+            sources: Mutex::default(),
+            destinations: Mutex::default(),
             store_bytes,
             backlog,
             leased,
@@ -487,7 +434,88 @@ impl Metrics {
             paused,
             commits,
             refusals_dropped,
+        };
+        for name in sources {
+            metrics.source(name);
         }
+        for name in destinations {
+            metrics.destination(name);
+        }
+        metrics
+    }
+
+    /// The handles of source `name`, made (with every series at zero) on first use.
+    pub fn source(&self, name: &str) -> Arc<SourceMetrics> {
+        let mut sources = self.sources.lock().expect("metrics lock");
+        if let Some(found) = sources.iter().find(|s| s.name == name) {
+            return found.clone();
+        }
+        let made = Arc::new(SourceMetrics {
+            name: name.to_owned(),
+            enabled: self.enabled,
+            outcomes: IngestOutcome::all()
+                .map(|outcome| {
+                    let labels = RequestLabels {
+                        source: name.to_owned(),
+                        outcome: outcome.as_str(),
+                    };
+                    (outcome, self.requests.get_or_create(&labels).clone())
+                })
+                .collect(),
+            latency: self
+                .ingest_seconds
+                .get_or_create(&SourceLabels {
+                    source: name.to_owned(),
+                })
+                .clone(),
+        });
+        let _ = self.pruned.get_or_create(&SourceLabels {
+            source: name.to_owned(),
+        });
+        sources.push(made.clone());
+        made
+    }
+
+    /// The handles of destination `name`, made (with every series at zero) on first use.
+    pub fn destination(&self, name: &str) -> Arc<DestinationMetrics> {
+        let mut destinations = self.destinations.lock().expect("metrics lock");
+        if let Some(found) = destinations.iter().find(|d| d.name == name) {
+            return found.clone();
+        }
+        let counter = |outcome| {
+            self.deliveries
+                .get_or_create(&DeliveryLabels {
+                    destination: name.to_owned(),
+                    outcome,
+                })
+                .clone()
+        };
+        let path = |path| {
+            self.dispatch
+                .get_or_create(&DispatchLabels {
+                    destination: name.to_owned(),
+                    path,
+                })
+                .clone()
+        };
+        let made = Arc::new(DestinationMetrics {
+            name: name.to_owned(),
+            enabled: self.enabled,
+            delivered: counter("delivered"),
+            failed: counter("failed"),
+            dead: counter("dead"),
+            handed_over: path("handover"),
+            queued: path("queue"),
+            latency: self
+                .attempt_seconds
+                .get_or_create(&DestinationLabels {
+                    destination: name.to_owned(),
+                })
+                .clone(),
+            health: Mutex::new(Health::default()),
+        });
+        destinations.push(made.clone());
+        made
     }
 
     /// The metrics of `config`'s sources and destinations.
@@ -506,20 +534,6 @@ impl Metrics {
     /// Whether metrics are recorded and served.
     pub fn enabled(&self) -> bool {
         self.enabled
-    }
-
-    /// Records an ingest request of source number `source` (configuration order).
-    pub fn request(&self, source: usize, outcome: IngestOutcome, took: Duration) {
-        if !self.enabled {
-            return;
-        }
-        let Some(metrics) = self.sources.get(source) else {
-            return;
-        };
-        if let Some((_, counter)) = metrics.outcomes.iter().find(|(o, _)| *o == outcome) {
-            counter.inc();
-        }
-        metrics.latency.observe(took.as_secs_f64());
     }
 
     /// Events retention deleted, by source.
@@ -543,19 +557,20 @@ impl Metrics {
         }
     }
 
-    /// The sources' handles, in configuration order.
-    pub fn sources(&self) -> &[SourceMetrics] {
-        &self.sources
+    /// The handles of every source configured since the start, first configured first.
+    pub fn sources(&self) -> Vec<Arc<SourceMetrics>> {
+        self.sources.lock().expect("metrics lock").clone()
     }
 
-    /// The handles of destination `name`.
-    pub fn destination(&self, name: &str) -> Option<Arc<DestinationMetrics>> {
-        self.destinations.iter().find(|d| d.name == name).cloned()
+    /// The handles of destination `name`, if it was ever configured.
+    pub fn find_destination(&self, name: &str) -> Option<Arc<DestinationMetrics>> {
+        let destinations = self.destinations.lock().expect("metrics lock");
+        destinations.iter().find(|d| d.name == name).cloned()
     }
 
-    /// The destinations' handles, in configuration order.
-    pub fn destinations(&self) -> &[Arc<DestinationMetrics>] {
-        &self.destinations
+    /// The handles of every destination configured since the start.
+    pub fn destinations(&self) -> Vec<Arc<DestinationMetrics>> {
+        self.destinations.lock().expect("metrics lock").clone()
     }
 
     /// The observer to give the store, so its commits are measured.
@@ -575,7 +590,8 @@ impl Metrics {
             self.store_bytes.set(bytes as i64);
         }
         // Every configured destination has series, zero when it has no deliveries yet.
-        let mut names: Vec<&str> = self.destinations.iter().map(|d| d.name.as_str()).collect();
+        let known = self.destinations();
+        let mut names: Vec<&str> = known.iter().map(|d| d.name.as_str()).collect();
         for s in &stats {
             if !names.contains(&s.destination.as_str()) {
                 names.push(&s.destination);

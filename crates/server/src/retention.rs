@@ -68,23 +68,35 @@ pub async fn prune_all(
     }
 }
 
-/// The gateway's retention task, until `stopped`.
+/// How often the retention task looks again at a configuration without retention (a
+/// reload may add one).
+const IDLE_CHECK: Duration = Duration::from_secs(60);
+
+/// The gateway's retention task, until `stopped`. It reads the configuration in force at
+/// each round, so a reload changes the rules.
 pub(crate) async fn run(gateway: Arc<Gateway>, mut stopped: tokio::sync::watch::Receiver<bool>) {
-    let config = &gateway.config;
-    let sources: Vec<(String, Duration)> = config
-        .sources
-        .iter()
-        .filter_map(|s| s.retention.map(|r| (s.name.clone(), r)))
-        .collect();
-    let Some(every) = interval(config.retention, &sources) else {
-        return;
-    };
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut first = true;
     loop {
+        let config = gateway.config();
+        let sources: Vec<(String, Duration)> = config
+            .sources
+            .iter()
+            .filter_map(|s| s.retention.map(|r| (s.name.clone(), r)))
+            .collect();
+        let every = interval(config.retention, &sources);
+        // The first round prunes at once, as a restart may find much to delete.
+        let wait = match (every, first) {
+            (Some(_), true) => Duration::ZERO,
+            (Some(every), false) => every,
+            (None, _) => IDLE_CHECK,
+        };
+        first = false;
         tokio::select! {
-            _ = tick.tick() => {}
+            () = tokio::time::sleep(wait) => {}
             () = crate::became(&mut stopped, true) => return,
+        }
+        if every.is_none() {
+            continue;
         }
         let rules = rules(config.retention, &sources, crate::now_ms());
         match prune_all(&gateway.store, &rules, |batch| {

@@ -29,6 +29,13 @@ pub struct Tls {
     current: Arc<Current>,
 }
 
+impl Tls {
+    /// The certificate and key files.
+    pub fn paths(&self) -> (&Path, &Path) {
+        (&self.current.cert, &self.current.key)
+    }
+}
+
 impl std::fmt::Debug for Tls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tls")

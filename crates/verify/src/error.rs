@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-/// The reason a request failed verification. Stable names: they appear in metrics
-/// (`reason` label), logs and `hookgate verify` output.
+/// The reason a request failed verification. Stable names: they appear in logs, in the
+/// admin API's refusals, and in `hookgate verify` output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -166,20 +166,20 @@ impl VerifyError {
     }
 }
 
-/// A configuration the library refuses, naming the key that is wrong.
+/// A source specification the library refuses, naming the key that is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{key}: {message}")]
-pub struct ConfigError {
+pub struct SpecError {
     /// Dotted path of the offending key relative to the source, e.g. `verify.algorithm`.
     pub key: String,
     /// What is wrong with it.
     pub message: String,
 }
 
-impl ConfigError {
+impl SpecError {
     /// A new error about `key`.
     pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError {
+        SpecError {
             key: key.into(),
             message: message.into(),
         }

@@ -36,7 +36,7 @@
 #![deny(missing_docs)]
 
 mod error;
-pub mod keys;
+pub mod keygen;
 pub mod preset;
 mod request;
 mod response;
@@ -47,7 +47,7 @@ mod source;
 mod template;
 pub mod timestamp;
 
-pub use error::{ConfigError, ErrorKind, SignError, VerifyError};
+pub use error::{ErrorKind, SignError, SpecError, VerifyError};
 pub use request::{Headers, Request};
 pub use response::{Outcome, Reply, Responses};
 pub use schema::{PayloadSchema, TRIVIALSEC_SCHEMA};

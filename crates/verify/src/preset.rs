@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::error::ConfigError;
+use crate::error::SpecError;
 use crate::response::{Reply, Responses};
 use crate::scheme::CheckConfig;
 use crate::source::SourceSpec;
@@ -88,17 +88,17 @@ struct Params<'a> {
 }
 
 impl Params<'_> {
-    fn need<'s>(&self, key: &str, value: &'s Option<String>) -> Result<&'s str, ConfigError> {
+    fn need<'s>(&self, key: &str, value: &'s Option<String>) -> Result<&'s str, SpecError> {
         match value.as_deref() {
             Some(v) if !v.is_empty() => Ok(v),
-            Some(_) => Err(ConfigError::new(
+            Some(_) => Err(SpecError::new(
                 key,
                 format!(
                     "is empty (preset `{}`; an unset environment variable?)",
                     self.preset
                 ),
             )),
-            None => Err(ConfigError::new(
+            None => Err(SpecError::new(
                 key,
                 format!("preset `{}` needs `{key}`", self.preset),
             )),
@@ -106,11 +106,11 @@ impl Params<'_> {
     }
 
     /// `secret` and `secrets` as one JSON list.
-    fn secrets(&self) -> Result<Value, ConfigError> {
+    fn secrets(&self) -> Result<Value, SpecError> {
         let mut all: Vec<String> = self.spec.secret.iter().cloned().collect();
         all.extend(self.spec.secrets.iter().flatten().cloned());
         if all.is_empty() {
-            return Err(ConfigError::new(
+            return Err(SpecError::new(
                 "secret",
                 format!("preset `{}` needs `secret`", self.preset),
             ));
@@ -123,9 +123,9 @@ impl Params<'_> {
     }
 }
 
-fn check(value: Value) -> Result<CheckConfig, ConfigError> {
+fn check(value: Value) -> Result<CheckConfig, SpecError> {
     serde_json::from_value(value)
-        .map_err(|e| ConfigError::new("verify", format!("preset expansion failed: {e}")))
+        .map_err(|e| SpecError::new("verify", format!("preset expansion failed: {e}")))
 }
 
 /// Which preset parameters each preset reads.
@@ -161,9 +161,9 @@ fn given_parameters(spec: &SourceSpec) -> Vec<&'static str> {
     given
 }
 
-pub(crate) fn refuse_parameters_without_preset(spec: &SourceSpec) -> Result<(), ConfigError> {
+pub(crate) fn refuse_parameters_without_preset(spec: &SourceSpec) -> Result<(), SpecError> {
     match given_parameters(spec).first() {
-        Some(key) => Err(ConfigError::new(
+        Some(key) => Err(SpecError::new(
             *key,
             "is a preset parameter; without `preset` put it in `[source.verify]`",
         )),
@@ -172,9 +172,9 @@ pub(crate) fn refuse_parameters_without_preset(spec: &SourceSpec) -> Result<(), 
 }
 
 /// Expands preset `name` with the parameters in `spec`.
-pub(crate) fn expand(name: &str, spec: &SourceSpec) -> Result<Expansion, ConfigError> {
+pub(crate) fn expand(name: &str, spec: &SourceSpec) -> Result<Expansion, SpecError> {
     let preset: &'static str = NAMES.iter().find(|n| **n == name).ok_or_else(|| {
-        ConfigError::new(
+        SpecError::new(
             "preset",
             format!("unknown preset `{name}`; known: {}", NAMES.join(", ")),
         )
@@ -184,7 +184,7 @@ pub(crate) fn expand(name: &str, spec: &SourceSpec) -> Result<Expansion, ConfigE
         .into_iter()
         .find(|k| !allowed.contains(k))
     {
-        return Err(ConfigError::new(
+        return Err(SpecError::new(
             extra,
             format!(
                 "is not a parameter of preset `{preset}` (it takes: {})",
@@ -198,7 +198,7 @@ pub(crate) fn expand(name: &str, spec: &SourceSpec) -> Result<Expansion, ConfigE
         ..Expansion::default()
     };
     match preset {
-        // Seed 003: HMAC-SHA256 of the raw body, base64, `SHA256:` prefix; 401
+        // Entrupy's webhook documentation: HMAC-SHA256 of the raw body, base64, `SHA256:` prefix; 401
         // {"error":"unauthorized"} for every failure; 200 {"status":"ok"}.
         "entrupy" => {
             x.checks.push(check(json!({"kind": "hmac", "header": "Entrupy-Signature", "encoding": "base64", "prefix": "SHA256:", "secrets": p.secrets()?}))?);
@@ -208,7 +208,7 @@ pub(crate) fn expand(name: &str, spec: &SourceSpec) -> Result<Expansion, ConfigE
             }
             .refusing_all(Reply::json(401, r#"{"error":"unauthorized"}"#));
         }
-        // Seed 004: HMAC-SHA256 hex; missing header 400, mismatch 403.
+        // freispace's webhook documentation: HMAC-SHA256 hex; missing header 400, mismatch 403.
         "freispace" => {
             x.checks.push(check(json!({"kind": "hmac", "header": "X-Freispace-Signature", "encoding": "hex", "secrets": p.secrets()?}))?);
             x.responses = Responses {
@@ -218,7 +218,7 @@ pub(crate) fn expand(name: &str, spec: &SourceSpec) -> Result<Expansion, ConfigE
                 ..Responses::default()
             };
         }
-        // Seed 002: ES512 JWT in `AUTHORIZATION` (no Bearer) binding method, path, body MD5
+        // QI Tech's webhook documentation: ES512 JWT in `AUTHORIZATION` (no Bearer) binding method, path, body MD5
         // and a timestamp within ±5 min; plus `API-CLIENT-KEY`. Every failure 403.
         "qitech" => {
             x.checks.push(check(json!({
@@ -231,7 +231,7 @@ pub(crate) fn expand(name: &str, spec: &SourceSpec) -> Result<Expansion, ConfigE
             x.responses =
                 Responses::default().refusing_all(Reply::json(403, r#"{"error":"forbidden"}"#));
         }
-        // Seed 001: HS256 bearer JWT, required iat nbf exp aud iss sub, leeway 3 s, `eid`
+        // Trivial Security's webhook documentation: HS256 bearer JWT, required iat nbf exp aud iss sub, leeway 3 s, `eid`
         // bound to the body's event id; body must match the payload model. FastAPI answers
         // an empty 403 for auth failures, 422 for the model, and `null` on success.
         "trivialsec" => {
@@ -265,11 +265,11 @@ pub(crate) fn expand(name: &str, spec: &SourceSpec) -> Result<Expansion, ConfigE
             }
             .refusing_all(Reply::empty(403));
         }
-        // Seed 000: OIDC ID token from a trusted issuer; X-Pps-* headers carry the metadata;
+        // PPS's webhook documentation: OIDC ID token from a trusted issuer; X-Pps-* headers carry the metadata;
         // 403 when not authorized, 500 when the webhook cannot be handled.
         "pps" => {
             let issuers = spec.issuers.clone().ok_or_else(|| {
-                ConfigError::new(
+                SpecError::new(
                     "issuers",
                     "preset `pps` needs a `[source.issuers]` table: issuer URL → audiences",
                 )
@@ -334,7 +334,7 @@ pub(crate) fn expand(name: &str, spec: &SourceSpec) -> Result<Expansion, ConfigE
             x.id = &["header:I-Twilio-Idempotency-Token"];
         }
         other => {
-            return Err(ConfigError::new(
+            return Err(SpecError::new(
                 "preset",
                 format!("preset `{other}` has no expansion"),
             ))

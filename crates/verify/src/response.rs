@@ -1,5 +1,6 @@
 //! What the client is told: per-preset status codes and bodies, exactly as each provider's
-//! document expects them, and hookgate's defaults otherwise (SPEC §4).
+//! documentation expects them, and hookgate's defaults otherwise (listed in the README's
+//! "Default answers").
 
 use crate::error::{ErrorKind, VerifyError};
 

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::error::{ConfigError, ErrorKind, VerifyError};
+use crate::error::{ErrorKind, SpecError, VerifyError};
 use crate::template::Context;
 
 /// A compiled payload schema.
@@ -14,12 +14,12 @@ pub struct PayloadSchema {
 
 impl PayloadSchema {
     /// Compiles `schema`: a JSON Schema as a value, or as JSON text.
-    pub fn build(key: &str, schema: &Value) -> Result<PayloadSchema, ConfigError> {
+    pub fn build(key: &str, schema: &Value) -> Result<PayloadSchema, SpecError> {
         let parsed;
         let schema = match schema {
             Value::String(text) => {
                 parsed = serde_json::from_str::<Value>(text)
-                    .map_err(|e| ConfigError::new(key, format!("not JSON: {e}")))?;
+                    .map_err(|e| SpecError::new(key, format!("not JSON: {e}")))?;
                 &parsed
             }
             other => other,
@@ -27,7 +27,7 @@ impl PayloadSchema {
         let validator = jsonschema::options()
             .should_validate_formats(true)
             .build(schema)
-            .map_err(|e| ConfigError::new(key, format!("not a valid JSON Schema: {e}")))?;
+            .map_err(|e| SpecError::new(key, format!("not a valid JSON Schema: {e}")))?;
         Ok(PayloadSchema { validator })
     }
 
@@ -61,7 +61,7 @@ impl PayloadSchema {
     }
 }
 
-/// The payload model of Trivial Security's webhooks (seed 001): `event_id` a UUID,
+/// The payload model of Trivial Security's webhooks (as their documentation describes them): `event_id` a UUID,
 /// `event_name` one of the fifteen event names, `timestamp` a date-time (Pydantic also
 /// accepts naive date-times and Unix numbers, so they are accepted here), `payload` an object.
 pub const TRIVIALSEC_SCHEMA: &str = r#"{

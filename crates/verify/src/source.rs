@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::error::{ConfigError, ErrorKind, SignError, VerifyError};
+use crate::error::{ErrorKind, SignError, SpecError, VerifyError};
 use crate::preset;
 use crate::request::Request;
 use crate::response::Responses;
@@ -126,7 +126,7 @@ pub struct Source {
 
 impl Source {
     /// Validates a source specification. Every error names the key that is wrong.
-    pub fn build(spec: SourceSpec) -> Result<Source, ConfigError> {
+    pub fn build(spec: SourceSpec) -> Result<Source, SpecError> {
         let mut defaults = match spec.preset.as_deref() {
             Some(name) => preset::expand(name, &spec)?,
             None => {
@@ -153,7 +153,7 @@ impl Source {
             }
         }
         if checks.is_empty() {
-            return Err(ConfigError::new(
+            return Err(SpecError::new(
                 "verify",
                 "no verification configured: set `preset`, or a `[source.verify]` table with `kind` (kind = \"none\" accepts unauthenticated requests, explicitly)",
             ));
@@ -161,7 +161,7 @@ impl Source {
         let field = |key: &str,
                      given: Option<OneOrMany<String>>,
                      default: &[&str]|
-         -> Result<Vec<Field>, ConfigError> {
+         -> Result<Vec<Field>, SpecError> {
             match given {
                 Some(list) => list
                     .into_vec()

@@ -13,7 +13,7 @@ use std::fmt;
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
-use crate::error::{ConfigError, ErrorKind, VerifyError};
+use crate::error::{ErrorKind, SpecError, VerifyError};
 use crate::request::Request;
 
 /// A parsed template.
@@ -52,7 +52,7 @@ impl fmt::Display for Template {
 
 impl Template {
     /// Parses `text`; `key` names the config key in errors.
-    pub fn parse(key: &str, text: &str) -> Result<Template, ConfigError> {
+    pub fn parse(key: &str, text: &str) -> Result<Template, SpecError> {
         let mut parts = Vec::new();
         let mut literal = String::new();
         let mut chars = text.char_indices().peekable();
@@ -69,7 +69,7 @@ impl Template {
                 '{' => {
                     let rest = &text[at + 1..];
                     let end = rest.find('}').ok_or_else(|| {
-                        ConfigError::new(key, format!("unclosed `{{` at byte {at} in template `{text}`"))
+                        SpecError::new(key, format!("unclosed `{{` at byte {at} in template `{text}`"))
                     })?;
                     let placeholder = &rest[..end];
                     for _ in 0..placeholder.chars().count() + 1 {
@@ -78,10 +78,10 @@ impl Template {
                     if !literal.is_empty() {
                         parts.push(Part::Literal(std::mem::take(&mut literal)));
                     }
-                    parts.push(parse_placeholder(placeholder).map_err(|m| ConfigError::new(key, m))?);
+                    parts.push(parse_placeholder(placeholder).map_err(|m| SpecError::new(key, m))?);
                 }
                 '}' => {
-                    return Err(ConfigError::new(
+                    return Err(SpecError::new(
                         key,
                         format!("unmatched `}}` at byte {at} in template `{text}` (write `}}}}` for a literal brace)"),
                     ))
@@ -299,9 +299,9 @@ pub enum Field {
 
 impl Field {
     /// Parses a field reference; `key` names the config key in errors.
-    pub fn parse(key: &str, text: &str) -> Result<Field, ConfigError> {
+    pub fn parse(key: &str, text: &str) -> Result<Field, SpecError> {
         let bad = || {
-            ConfigError::new(
+            SpecError::new(
                 key,
                 format!("`{text}` is not a field reference; write `header:NAME`, `json:/pointer`, `query:NAME` or `claim:NAME`"),
             )

@@ -9,16 +9,16 @@ use std::time::Duration;
 
 use time::{Date, Month, OffsetDateTime, Time, UtcOffset};
 
-use crate::error::ConfigError;
+use crate::error::SpecError;
 
 /// Parses a configured duration such as `5m`, `3s`, `1h 30m`, or a bare number of seconds.
-pub fn parse_duration(key: &str, text: &str) -> Result<Duration, ConfigError> {
+pub fn parse_duration(key: &str, text: &str) -> Result<Duration, SpecError> {
     let text = text.trim();
     if let Ok(secs) = text.parse::<u64>() {
         return Ok(Duration::from_secs(secs));
     }
     humantime::parse_duration(text).map_err(|e| {
-        ConfigError::new(
+        SpecError::new(
             key,
             format!("`{text}` is not a duration ({e}); write e.g. \"5m\""),
         )

@@ -47,7 +47,7 @@ fn every_shipped_configuration_is_valid() {
 fn check_config_names_the_file_and_key_and_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.toml");
-    std::fs::write(&file, "[[source]]\nname = \"x\"\npath = \"/x\"\n[source.verify]\nkind = \"hmac\"\nheader = \"X\"\nsecret = \"s\"\nsigned = \"{bdy}\"\n").unwrap();
+    std::fs::write(&file, "[[source]]\nname = \"x\"\npath = \"/x\"\n[source.verify]\nkind = \"hmac\"\nheader = \"X\"\nsecret = \"s\"\nsigned = \"{bdy}\"\n[[destination]]\nname = \"d\"\nkind = \"file\"\n").unwrap();
     let output = hookgate()
         .args(["check-config", "--config"])
         .arg(&file)
@@ -58,6 +58,14 @@ fn check_config_names_the_file_and_key_and_exits_2() {
     assert!(
         stderr.starts_with(&format!(
             "error: {}: source[0] (x).verify.signed: unknown placeholder `{{bdy}}`",
+            file.display()
+        )),
+        "{stderr}"
+    );
+    // Every error in one run, each on its own line.
+    assert!(
+        stderr.contains(&format!(
+            "\nerror: {}: destination[0] (d).path: a file destination needs `path`",
             file.display()
         )),
         "{stderr}"

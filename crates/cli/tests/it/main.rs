@@ -6,5 +6,6 @@ mod durability;
 mod golden;
 mod logs;
 mod offline_verify;
+mod reload;
 mod simulator;
 mod support;

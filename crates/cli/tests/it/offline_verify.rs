@@ -46,7 +46,7 @@ const TWILIO_JSON: &str = "POST /myapp.php?foo=1&bar=2&bodySHA256=0a1ff7634d9ab3
 
 /// Runs `hookgate verify` and returns (exit code, the one line printed).
 fn verify(dir: &Path, source: &str, request: &str, at: Option<&str>) -> (i32, String) {
-    let file = dir.join(format!("{}.http", uuid_like()));
+    let file = dir.join(format!("{}.http", unique_number()));
     std::fs::write(&file, request).unwrap();
     let mut command = hookgate();
     command
@@ -68,11 +68,10 @@ fn verify(dir: &Path, source: &str, request: &str, at: Option<&str>) -> (i32, St
     (out.status.code().unwrap(), stdout.trim_end().to_owned())
 }
 
-fn uuid_like() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
+/// A number no earlier call in this test binary returned.
+fn unique_number() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 fn setup() -> tempfile::TempDir {
@@ -232,4 +231,68 @@ fn a_request_captured_by_send_dry_run_verifies() {
         (code, line.as_str()),
         (0, "ok: hmac key=secret#0 id=captured-1")
     );
+}
+
+#[test]
+fn send_and_verify_need_only_the_secrets_of_their_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hookgate.toml");
+    std::fs::write(
+        &config,
+        "[[source]]\nname = \"github\"\npath = \"/gh\"\npreset = \"github\"\nsecret = \"${HOOKGATE_TEST_GH_SECRET}\"\n\
+         [[source]]\nname = \"other\"\npath = \"/other\"\npreset = \"github\"\nsecret = \"${HOOKGATE_TEST_NEVER_SET}\"\n",
+    )
+    .unwrap();
+    let out = hookgate()
+        .args(["send", "http://example.com/gh", "--config"])
+        .arg(&config)
+        .args(["--source", "github", "--event-id", "only-mine", "--dry-run"])
+        .env("HOOKGATE_TEST_GH_SECRET", "gh-secret")
+        .env_remove("HOOKGATE_TEST_NEVER_SET")
+        .output()
+        .unwrap();
+    let (code, captured, stderr) = outcome(out);
+    assert_eq!(code, Some(0), "{stderr}");
+    let file = dir.path().join("captured.http");
+    std::fs::write(&file, &captured).unwrap();
+    let out = hookgate()
+        .args(["verify", "--config"])
+        .arg(&config)
+        .args(["--source", "github", "--request"])
+        .arg(&file)
+        .env("HOOKGATE_TEST_GH_SECRET", "gh-secret")
+        .env_remove("HOOKGATE_TEST_NEVER_SET")
+        .output()
+        .unwrap();
+    let (code, stdout, stderr) = outcome(out);
+    assert_eq!(
+        (code, stdout.trim_end()),
+        (Some(0), "ok: hmac key=secret#0 id=only-mine"),
+        "{stderr}"
+    );
+    // Its own secret is still required, and named.
+    let out = hookgate()
+        .args(["send", "http://example.com/gh", "--config"])
+        .arg(&config)
+        .args(["--source", "github", "--dry-run"])
+        .env_remove("HOOKGATE_TEST_GH_SECRET")
+        .output()
+        .unwrap();
+    let (code, _, stderr) = outcome(out);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr
+            .contains("source[0].secret: environment variable HOOKGATE_TEST_GH_SECRET is not set"),
+        "{stderr}"
+    );
+    // A source that does not exist is named.
+    let out = hookgate()
+        .args(["send", "http://example.com/gh", "--config"])
+        .arg(&config)
+        .args(["--source", "gitlab", "--dry-run"])
+        .output()
+        .unwrap();
+    let (code, _, stderr) = outcome(out);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("no source named `gitlab`"), "{stderr}");
 }

@@ -504,14 +504,15 @@ async fn run_replay(
     request: ReplayRequest,
     dry_run: bool,
 ) -> Result<ReplayResult, ApiError> {
+    let config = gateway.config();
     if let Some(name) = &request.destination {
-        if !gateway.config.destinations.iter().any(|d| &d.name == name) {
+        if !config.destinations.iter().any(|d| &d.name == name) {
             return Err(ApiError::unprocessable(format!(
                 "destination: no destination named `{name}` is configured"
             )));
         }
     }
-    let plan = replay::plan(&gateway.store, Some(&gateway.config.routes), &request).await?;
+    let plan = replay::plan(&gateway.store, Some(&config.routes), &request).await?;
     let replayed = if dry_run {
         plan.targets.len()
     } else {
@@ -783,12 +784,8 @@ pub(crate) struct DestinationList {
 async fn destinations(gateway: &Gateway) -> Result<Vec<DestinationItem>, ApiError> {
     let now = crate::now_ms();
     let stats = gateway.store.destination_stats(now).await?;
-    let mut names: Vec<String> = gateway
-        .config
-        .destinations
-        .iter()
-        .map(|d| d.name.clone())
-        .collect();
+    let config = gateway.config();
+    let mut names: Vec<String> = config.destinations.iter().map(|d| d.name.clone()).collect();
     for s in &stats {
         if !names.contains(&s.destination) {
             names.push(s.destination.clone());
@@ -801,12 +798,11 @@ async fn destinations(gateway: &Gateway) -> Result<Vec<DestinationItem>, ApiErro
             let counts = found.map(|s| s.counts).unwrap_or_default();
             let health = gateway
                 .metrics
-                .destination(&name)
+                .find_destination(&name)
                 .map(|m| m.health())
                 .unwrap_or_default();
             DestinationItem {
-                kind: gateway
-                    .config
+                kind: config
                     .destinations
                     .iter()
                     .find(|d| d.name == name)
@@ -875,7 +871,7 @@ async fn set_paused(
     paused: bool,
 ) -> Result<Json<DestinationItem>, ApiError> {
     auth.operator()?;
-    if !gateway.config.destinations.iter().any(|d| d.name == name) {
+    if !gateway.config().destinations.iter().any(|d| d.name == name) {
         return Err(ApiError::not_found(format!(
             "no destination named `{name}` is configured"
         )));
@@ -978,11 +974,12 @@ pub(crate) async fn list_sources(
     _: Authorized,
     State(gateway): State<Arc<Gateway>>,
 ) -> Json<SourceList> {
-    let items = gateway
+    let live = gateway.live();
+    let items = live
         .config
         .sources
         .iter()
-        .zip(gateway.metrics.sources())
+        .zip(live.source_metrics.iter())
         .map(|(source, metrics)| {
             let (acknowledged, refused) = metrics.totals();
             SourceItem {

@@ -191,7 +191,8 @@ impl FromRequestParts<Arc<Gateway>> for Authorized {
         parts: &mut Parts,
         gateway: &Arc<Gateway>,
     ) -> Result<Self, Self::Rejection> {
-        let tokens = &gateway.admin_tokens;
+        let live = gateway.live();
+        let tokens = &live.admin_tokens;
         if !tokens.any() {
             return Err(ApiError::not_found("no such endpoint"));
         }
@@ -259,7 +260,7 @@ async fn metrics_response(gateway: Arc<Gateway>, mut parts: Parts) -> Result<Res
         ));
     }
     let on_admin_listener = parts.extensions.get::<AdminListener>().is_some();
-    if gateway.admin_tokens.any() {
+    if gateway.live().admin_tokens.any() {
         Authorized::from_request_parts(&mut parts, &gateway).await?;
     } else if !on_admin_listener {
         return Err(ApiError::not_found("no such endpoint"));

@@ -59,7 +59,7 @@ pub(crate) fn spec() -> utoipa::openapi::OpenApi {
 pub(crate) async fn document(
     axum::extract::State(gateway): axum::extract::State<std::sync::Arc<crate::Gateway>>,
 ) -> Result<Json<utoipa::openapi::OpenApi>, super::ApiError> {
-    if !gateway.admin_tokens.any() {
+    if !gateway.live().admin_tokens.any() {
         return Err(super::ApiError::not_found("no such endpoint"));
     }
     Ok(Json(spec()))

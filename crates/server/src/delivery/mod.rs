@@ -79,6 +79,9 @@ pub struct Destination {
     pub concurrency: usize,
     /// Per-attempt time limit.
     pub timeout: Duration,
+    /// A digest of its table as configured (secret included, so a rotated secret is a
+    /// change): a reload replaces the dispatcher of a destination whose digest differs.
+    fingerprint: [u8; 32],
 }
 
 impl Destination {
@@ -87,6 +90,10 @@ impl Destination {
         section: DestinationSection,
         base: &std::path::Path,
     ) -> Result<Destination, (String, String)> {
+        let fingerprint = {
+            use sha2::Digest;
+            sha2::Sha256::digest(format!("{section:?} in {}", base.display()).as_bytes()).into()
+        };
         let err = |key: &str, message: String| (key.to_owned(), message);
         let duration = |key: &str, text: &str| {
             humantime::parse_duration(text)
@@ -258,6 +265,7 @@ impl Destination {
             policy,
             concurrency,
             timeout,
+            fingerprint,
         })
     }
 }
@@ -265,10 +273,15 @@ impl Destination {
 /// The running dispatchers.
 #[derive(Debug, Clone)]
 pub struct Delivery {
-    dispatchers: Arc<HashMap<String, Handle>>,
-    owner: Arc<str>,
+    /// By destination name. Swapped whole by a reload; ingest reads it without locking.
+    dispatchers: Arc<arc_swap::ArcSwap<HashMap<String, Arc<Handle>>>>,
+    /// This process's part of every lease owner.
+    process: Arc<str>,
+    /// Dispatchers started so far: each has an owner of its own, so one being replaced
+    /// never gives up the leases of the one replacing it.
+    generation: Arc<std::sync::atomic::AtomicU64>,
     handover_bytes: Arc<Semaphore>,
-    stop: watch::Sender<bool>,
+    store: Store,
     finished: Arc<tokio::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
@@ -278,7 +291,22 @@ struct Handle {
     wake: Arc<Notify>,
     handover: mpsc::Sender<Handover>,
     lease: Duration,
+    owner: Arc<str>,
     paused: watch::Sender<bool>,
+    stop: watch::Sender<bool>,
+    fingerprint: [u8; 32],
+}
+
+/// What a reload changed in the dispatchers.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Reconfigured {
+    /// Destinations new to this process.
+    pub added: Vec<String>,
+    /// Destinations whose configuration changed: their dispatcher was replaced.
+    pub replaced: Vec<String>,
+    /// Destinations no longer configured: their dispatcher stopped (its attempts in flight
+    /// finish) and their deliveries stay in the store.
+    pub removed: Vec<String>,
 }
 
 /// A delivery committed leased to its dispatcher, with its event in memory.
@@ -347,54 +375,122 @@ impl Delivery {
         paused: &[String],
         metrics: &crate::metrics::Metrics,
     ) -> Delivery {
-        let (stop, stopped) = watch::channel(false);
-        let owner: Arc<str> = format!("{}-{}", std::process::id(), uuid_like()).into();
+        // Leases name their holder: this process, unique across restarts and nodes.
+        let process: Arc<str> = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7()).into();
+        let delivery = Delivery {
+            dispatchers: Default::default(),
+            process,
+            generation: Default::default(),
+            handover_bytes: Arc::new(Semaphore::new(HANDOVER_BYTES)),
+            store,
+            finished: Default::default(),
+        };
         let mut dispatchers = HashMap::new();
         let mut tasks = Vec::new();
         for destination in destinations {
-            let wake = Arc::new(Notify::new());
-            // Room for a few rounds of the destination's concurrency: enough to absorb a
-            // commit's worth of ingest, small enough that what waits here is delivered long
-            // before its lease runs out.
-            let (handover, queue) = mpsc::channel((destination.concurrency * 4).clamp(64, 1024));
-            let lease = destination.lease();
-            let (pause, pause_changes) = watch::channel(paused.contains(&destination.name));
-            dispatchers.insert(
-                destination.name.clone(),
-                Handle {
-                    wake: wake.clone(),
-                    handover,
-                    lease,
-                    paused: pause,
-                },
-            );
-            let metrics = metrics.destination(&destination.name).unwrap_or_else(|| {
-                Arc::new(crate::metrics::DestinationMetrics::detached(
-                    &destination.name,
-                ))
-            });
-            let dispatcher = Dispatcher {
-                store: store.clone(),
-                permits: Arc::new(Semaphore::new(destination.concurrency)),
-                destination,
-                owner: owner.clone(),
-                in_flight: tokio::task::JoinSet::new(),
-                metrics,
-            };
-            tasks.push(tokio::spawn(dispatcher.run(
-                queue,
-                wake,
-                stopped.clone(),
-                pause_changes,
-            )));
+            let starts_paused = paused.contains(&destination.name);
+            let (handle, task) = delivery.spawn(destination, starts_paused, metrics);
+            dispatchers.insert(handle.0, handle.1);
+            tasks.push(task);
         }
-        Delivery {
-            dispatchers: Arc::new(dispatchers),
-            owner,
-            handover_bytes: Arc::new(Semaphore::new(HANDOVER_BYTES)),
+        delivery.dispatchers.store(Arc::new(dispatchers));
+        *delivery
+            .finished
+            .try_lock()
+            .expect("nothing else holds a new delivery's task list") = tasks;
+        delivery
+    }
+
+    /// Starts the dispatcher of `destination`.
+    fn spawn(
+        &self,
+        destination: Arc<Destination>,
+        paused: bool,
+        metrics: &crate::metrics::Metrics,
+    ) -> ((String, Arc<Handle>), tokio::task::JoinHandle<()>) {
+        let generation = self
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let owner: Arc<str> = format!("{}/{generation}", self.process).into();
+        let wake = Arc::new(Notify::new());
+        // Room for a few rounds of the destination's concurrency: enough to absorb a
+        // commit's worth of ingest, small enough that what waits here is delivered long
+        // before its lease runs out.
+        let (handover, queue) = mpsc::channel((destination.concurrency * 4).clamp(64, 1024));
+        let (pause, pause_changes) = watch::channel(paused);
+        let (stop, stopped) = watch::channel(false);
+        let handle = Arc::new(Handle {
+            wake: wake.clone(),
+            handover,
+            lease: destination.lease(),
+            owner: owner.clone(),
+            paused: pause,
             stop,
-            finished: Arc::new(tokio::sync::Mutex::new(tasks)),
+            fingerprint: destination.fingerprint,
+        });
+        let dispatcher = Dispatcher {
+            store: self.store.clone(),
+            permits: Arc::new(Semaphore::new(destination.concurrency)),
+            metrics: metrics.destination(&destination.name),
+            destination: destination.clone(),
+            owner,
+            in_flight: tokio::task::JoinSet::new(),
+        };
+        let task = tokio::spawn(dispatcher.run(queue, wake, stopped, pause_changes));
+        ((destination.name.clone(), handle), task)
+    }
+
+    /// Brings the dispatchers in line with a reloaded configuration's `destinations`: new
+    /// ones start (paused if `paused` names them), changed ones are replaced, removed ones
+    /// stop. A stopping dispatcher lets its attempts in flight finish and gives what it
+    /// still holds back to the store's queue, where its replacement (or, for a removed
+    /// destination, a later configuration that has it again) finds it: nothing is lost.
+    pub async fn reconfigure(
+        &self,
+        destinations: &[Arc<Destination>],
+        paused: &[String],
+        metrics: &crate::metrics::Metrics,
+    ) -> Reconfigured {
+        let current = self.dispatchers.load_full();
+        let mut next = HashMap::new();
+        let mut changes = Reconfigured::default();
+        let mut tasks = Vec::new();
+        let mut retiring = Vec::new();
+        for destination in destinations {
+            match current.get(&destination.name) {
+                Some(handle) if handle.fingerprint == destination.fingerprint => {
+                    next.insert(destination.name.clone(), handle.clone());
+                }
+                found => {
+                    if let Some(old) = found {
+                        retiring.push(old.clone());
+                        changes.replaced.push(destination.name.clone());
+                    } else {
+                        changes.added.push(destination.name.clone());
+                    }
+                    let starts_paused = paused.contains(&destination.name);
+                    let ((name, handle), task) =
+                        self.spawn(destination.clone(), starts_paused, metrics);
+                    next.insert(name, handle);
+                    tasks.push(task);
+                }
+            }
         }
+        for (name, handle) in current.iter() {
+            if !next.contains_key(name) {
+                changes.removed.push(name.clone());
+                retiring.push(handle.clone());
+            }
+        }
+        changes.removed.sort();
+        // New deliveries go to the new dispatchers from here on; a hand-over already
+        // reserved with a retiring one is released with its other leases when it stops.
+        self.dispatchers.store(Arc::new(next));
+        for handle in retiring {
+            handle.stop.send_replace(true);
+        }
+        self.finished.lock().await.extend(tasks);
+        changes
     }
 
     /// Sets `event`'s deliveries to `destinations`, leased to their dispatchers where a
@@ -405,11 +501,12 @@ impl Delivery {
             .ok()
             .and_then(|n| self.handover_bytes.clone().try_acquire_many_owned(n).ok());
         let now = now_ms();
+        let dispatchers = self.dispatchers.load();
         let mut rows = Vec::with_capacity(destinations.len());
         let places = destinations
             .into_iter()
             .map(|name| {
-                let handle = self.dispatchers.get(&name);
+                let handle = dispatchers.get(&name);
                 // A paused destination's deliveries wait in the store.
                 let running = handle.filter(|h| !*h.paused.borrow());
                 let handed = budget.as_ref().zip(running).and_then(|(_, handle)| {
@@ -418,10 +515,13 @@ impl Delivery {
                 });
                 rows.push(NewDelivery {
                     destination: name,
-                    lease: handed.as_ref().map(|(_, until_ms)| Lease {
-                        owner: self.owner.clone(),
-                        until_ms: *until_ms,
-                    }),
+                    lease: handed
+                        .as_ref()
+                        .zip(handle)
+                        .map(|((_, until_ms), handle)| Lease {
+                            owner: handle.owner.clone(),
+                            until_ms: *until_ms,
+                        }),
                 });
                 match handed {
                     Some((place, until_ms)) => Place::HandOver { place, until_ms },
@@ -444,7 +544,7 @@ impl Delivery {
     /// the attempts in flight finish, what was handed over goes back to the store's queue,
     /// and new deliveries wait there. Returns whether the destination exists.
     pub fn set_paused(&self, destination: &str, paused: bool) -> bool {
-        match self.dispatchers.get(destination) {
+        match self.dispatchers.load().get(destination) {
             Some(handle) => {
                 handle.paused.send_replace(paused);
                 true
@@ -455,7 +555,7 @@ impl Delivery {
 
     /// Tells a destination's dispatcher to look for due deliveries now (after a replay).
     pub fn wake(&self, destination: &str) {
-        if let Some(handle) = self.dispatchers.get(destination) {
+        if let Some(handle) = self.dispatchers.load().get(destination) {
             handle.wake.notify_one();
         }
     }
@@ -465,7 +565,9 @@ impl Delivery {
     /// once after a restart. What does not finish keeps its lease, which expires: it is
     /// delivered again after a restart.
     pub async fn stop(&self, grace: Duration) {
-        let _ = self.stop.send(true);
+        for handle in self.dispatchers.load().values() {
+            handle.stop.send_replace(true);
+        }
         let tasks: Vec<_> = self.finished.lock().await.drain(..).collect();
         let all = async {
             for task in tasks {
@@ -494,16 +596,6 @@ impl Destination {
     fn lease(&self) -> Duration {
         self.timeout + self.timeout.max(Duration::from_secs(5))
     }
-}
-
-fn uuid_like() -> String {
-    format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos()
-    )
 }
 
 use crate::now_ms;

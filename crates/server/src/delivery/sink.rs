@@ -16,7 +16,7 @@ pub const SNIPPET: usize = 1024;
 
 /// What an attempt produced.
 #[derive(Debug)]
-pub struct Outcome {
+pub struct AttemptReport {
     /// The verdict for the retry policy.
     pub verdict: Verdict,
     /// HTTP status or exit code.
@@ -49,7 +49,12 @@ impl Sink {
     }
 
     /// Delivers `event` once, as attempt number `attempt`.
-    pub async fn deliver(&self, event: &EventRecord, webhook_id: &str, attempt: u32) -> Outcome {
+    pub async fn deliver(
+        &self,
+        event: &EventRecord,
+        webhook_id: &str,
+        attempt: u32,
+    ) -> AttemptReport {
         match self {
             Sink::Http(s) => s.deliver(event, webhook_id).await,
             Sink::Command(s) => s.deliver(event, webhook_id, attempt).await,
@@ -129,8 +134,8 @@ fn header_value(text: &str) -> http::HeaderValue {
 }
 
 impl HttpSink {
-    async fn deliver(&self, event: &EventRecord, webhook_id: &str) -> Outcome {
-        let failed = |verdict, error: String| Outcome {
+    async fn deliver(&self, event: &EventRecord, webhook_id: &str) -> AttemptReport {
+        let failed = |verdict, error: String| AttemptReport {
             verdict,
             status_code: None,
             response: None,
@@ -216,7 +221,7 @@ impl HttpSink {
             _ => Verdict::Retry { after: None },
         };
         let error = (!matches!(verdict, Verdict::Delivered)).then(|| format!("HTTP {status}"));
-        Outcome {
+        AttemptReport {
             verdict,
             status_code: Some(i64::from(status)),
             response: Some(snippet(&body)),
@@ -248,8 +253,8 @@ pub struct CommandSink {
 }
 
 impl CommandSink {
-    async fn deliver(&self, event: &EventRecord, webhook_id: &str, attempt: u32) -> Outcome {
-        let fail = |error: String| Outcome {
+    async fn deliver(&self, event: &EventRecord, webhook_id: &str, attempt: u32) -> AttemptReport {
+        let fail = |error: String| AttemptReport {
             verdict: Verdict::Retry { after: None },
             status_code: None,
             response: None,
@@ -277,7 +282,7 @@ impl CommandSink {
             match template.render_string(&ctx) {
                 Ok(arg) => argv.push(without_nul(&arg).into_owned()),
                 Err(e) => {
-                    return Outcome {
+                    return AttemptReport {
                         verdict: Verdict::Permanent,
                         status_code: None,
                         response: None,
@@ -354,7 +359,7 @@ impl CommandSink {
                 answer.extend_from_slice(&err);
                 let code = status.code().map(i64::from);
                 if status.success() {
-                    Outcome {
+                    AttemptReport {
                         verdict: Verdict::Delivered,
                         status_code: code,
                         response: Some(snippet(&answer)),
@@ -371,7 +376,7 @@ impl CommandSink {
                         error.push_str(": ");
                         error.push_str(&tail);
                     }
-                    Outcome {
+                    AttemptReport {
                         verdict: Verdict::Retry { after: None },
                         status_code: code,
                         response: Some(snippet(&answer)),
@@ -438,7 +443,7 @@ pub struct FileSink {
 }
 
 impl FileSink {
-    async fn deliver(&self, event: &EventRecord, webhook_id: &str) -> Outcome {
+    async fn deliver(&self, event: &EventRecord, webhook_id: &str) -> AttemptReport {
         let body = match std::str::from_utf8(&event.body) {
             Ok(text) => serde_json::json!({"body": text, "body_encoding": "utf-8"}),
             Err(_) => {
@@ -490,19 +495,19 @@ impl FileSink {
         })
         .await;
         match written {
-            Ok(Ok(())) => Outcome {
+            Ok(Ok(())) => AttemptReport {
                 verdict: Verdict::Delivered,
                 status_code: None,
                 response: None,
                 error: None,
             },
-            Ok(Err(e)) => Outcome {
+            Ok(Err(e)) => AttemptReport {
                 verdict: Verdict::Retry { after: None },
                 status_code: None,
                 response: None,
                 error: Some(format!("{}: {e}", self.path.display())),
             },
-            Err(e) => Outcome {
+            Err(e) => AttemptReport {
                 verdict: Verdict::Retry { after: None },
                 status_code: None,
                 response: None,

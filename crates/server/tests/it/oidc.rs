@@ -182,7 +182,7 @@ async fn discovery_rotation_outage_and_untrusted_issuers() {
     assert_eq!(send_pps(&gw, &issuer.url, &key2, "k2", "w-3").await.0, 403);
     assert_eq!(issuer.state.lock().unwrap().jwks_hits, 1);
     // …after it, it is, once.
-    tokio::time::sleep(hookgate_server::keys::REFETCH_COOLDOWN).await;
+    tokio::time::sleep(hookgate_server::jwks::REFETCH_COOLDOWN).await;
     assert_eq!(send_pps(&gw, &issuer.url, &key2, "k2", "w-4").await.0, 200);
     assert_eq!(issuer.state.lock().unwrap().jwks_hits, 2);
 
@@ -264,7 +264,7 @@ async fn a_flood_against_an_issuer_that_is_down_is_not_relayed_to_it() {
     // The issuer comes back: after the backoff, keys are fetched and requests verify.
     issuer.state.lock().unwrap().up = true;
     tokio::time::sleep(
-        hookgate_server::keys::FIRST_BACKOFF * 2 + std::time::Duration::from_millis(100),
+        hookgate_server::jwks::FIRST_BACKOFF * 2 + std::time::Duration::from_millis(100),
     )
     .await;
     assert_eq!(send_pps(&gw, &issuer.url, &key, "k1", "after").await.0, 200);

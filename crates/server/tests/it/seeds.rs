@@ -1,5 +1,6 @@
-//! Each seed provider end to end: the accepted request is stored and answered as the seed
-//! documents; every refusal gets the seed's exact status and body and stores nothing.
+//! The five founding providers (PPS, Trivial Security, QI Tech, Entrupy, freispace) end to
+//! end: the accepted request is stored and answered as the provider's documentation says;
+//! every refusal gets the documented status and body and stores nothing.
 
 use crate::support::*;
 

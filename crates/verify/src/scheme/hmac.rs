@@ -6,7 +6,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::{secret_list, SignInput, Verified};
-use crate::error::{ConfigError, ErrorKind, SignError, VerifyError};
+use crate::error::{ErrorKind, SignError, SpecError, VerifyError};
 use crate::secret::{ct_eq, Encoding, HashAlgorithm, Secret};
 use crate::template::{Context, Field, Template};
 use crate::timestamp::{parse_duration, parse_timestamp, within, TimestampFormat};
@@ -83,7 +83,7 @@ pub struct HmacCheck {
 
 impl HmacCheck {
     /// Validates the configuration.
-    pub fn build(config: HmacConfig) -> Result<Self, ConfigError> {
+    pub fn build(config: HmacConfig) -> Result<Self, SpecError> {
         let secrets = secret_list(config.secret, config.secrets)?;
         let signed = Template::parse("signed", config.signed.as_deref().unwrap_or("{body}"))?;
         let tolerance = parse_duration("tolerance", config.tolerance.as_deref().unwrap_or("5m"))?;
@@ -94,7 +94,7 @@ impl HmacCheck {
                 tolerance,
             )),
             None if config.tolerance.is_some() => {
-                return Err(ConfigError::new(
+                return Err(SpecError::new(
                     "tolerance",
                     "set `timestamp` too: the tolerance applies to it",
                 ))
@@ -102,14 +102,14 @@ impl HmacCheck {
             None => None,
         };
         if config.header.trim().is_empty() {
-            return Err(ConfigError::new("header", "must name the signature header"));
+            return Err(SpecError::new("header", "must name the signature header"));
         }
         let separator = config.separator.unwrap_or_else(|| match config.layout {
             Layout::List => " ".into(),
             _ => ",".into(),
         });
         if separator.is_empty() {
-            return Err(ConfigError::new("separator", "must not be empty"));
+            return Err(SpecError::new("separator", "must not be empty"));
         }
         Ok(HmacCheck {
             algorithm: config.algorithm,

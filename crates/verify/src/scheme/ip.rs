@@ -7,7 +7,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use super::Verified;
-use crate::error::{ConfigError, ErrorKind, VerifyError};
+use crate::error::{ErrorKind, SpecError, VerifyError};
 use crate::template::Context;
 
 /// Configuration of an IP allowlist.
@@ -31,14 +31,14 @@ pub struct IpCheck {
     forwarded_header: String,
 }
 
-fn parse_nets(key: &str, list: &[String]) -> Result<Vec<IpNet>, ConfigError> {
+fn parse_nets(key: &str, list: &[String]) -> Result<Vec<IpNet>, SpecError> {
     list.iter()
         .enumerate()
         .map(|(i, text)| {
             text.parse::<IpNet>()
                 .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
                 .map_err(|_| {
-                    ConfigError::new(
+                    SpecError::new(
                         format!("{key}[{i}]"),
                         format!("`{text}` is not an address or CIDR network"),
                     )
@@ -49,10 +49,10 @@ fn parse_nets(key: &str, list: &[String]) -> Result<Vec<IpNet>, ConfigError> {
 
 impl IpCheck {
     /// Validates the configuration.
-    pub fn build(config: IpConfig) -> Result<Self, ConfigError> {
+    pub fn build(config: IpConfig) -> Result<Self, SpecError> {
         let allow = parse_nets("allow", &config.allow)?;
         if allow.is_empty() {
-            return Err(ConfigError::new("allow", "name at least one network"));
+            return Err(SpecError::new("allow", "name at least one network"));
         }
         Ok(IpCheck {
             allow,

@@ -12,7 +12,7 @@ use josekit::JoseError;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::error::{ConfigError, ErrorKind, SignError, VerifyError};
+use crate::error::{ErrorKind, SignError, SpecError, VerifyError};
 use crate::secret::{ct_eq, HashAlgorithm, Secret};
 use crate::template::{Context, Template};
 use crate::timestamp::{parse_duration, parse_timestamp, within, TimestampFormat};
@@ -74,13 +74,13 @@ impl Algorithm {
     }
 
     /// Parses a configured algorithm name.
-    pub fn parse(key: &str, name: &str) -> Result<Algorithm, ConfigError> {
+    pub fn parse(key: &str, name: &str) -> Result<Algorithm, SpecError> {
         Algorithm::ALL
             .into_iter()
             .find(|a| a.name() == name)
             .ok_or_else(|| {
                 let known: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
-                ConfigError::new(
+                SpecError::new(
                     key,
                     format!("unknown algorithm `{name}`; known: {}", known.join(", ")),
                 )
@@ -473,7 +473,7 @@ impl ClaimRules {
     pub(crate) fn build(
         config: ClaimConfig,
         default_leeway: &str,
-    ) -> Result<ClaimRules, ConfigError> {
+    ) -> Result<ClaimRules, SpecError> {
         let leeway = parse_duration("leeway", config.leeway.as_deref().unwrap_or(default_leeway))?;
         let tolerance = parse_duration("tolerance", config.tolerance.as_deref().unwrap_or("5m"))?;
         let mut bindings = Vec::new();

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::jose::{read_header, verify_with, Algorithm, ClaimConfig, ClaimRules, KeyEntry};
 use super::{secret_list, OneOrMany, SignInput, Verified};
-use crate::error::{ConfigError, ErrorKind, SignError, VerifyError};
+use crate::error::{ErrorKind, SignError, SpecError, VerifyError};
 use crate::template::Context;
 
 /// Configuration of a JWT check.
@@ -55,7 +55,7 @@ pub struct JwtCheck {
 
 impl JwtCheck {
     /// Validates the configuration and loads the keys.
-    pub fn build(config: JwtConfig) -> Result<Self, ConfigError> {
+    pub fn build(config: JwtConfig) -> Result<Self, SpecError> {
         let algorithms: Vec<Algorithm> = config
             .algorithms
             .into_vec()
@@ -63,7 +63,7 @@ impl JwtCheck {
             .map(|a| Algorithm::parse("algorithms", a))
             .collect::<Result<_, _>>()?;
         if algorithms.is_empty() {
-            return Err(ConfigError::new(
+            return Err(SpecError::new(
                 "algorithms",
                 "name at least one algorithm, e.g. [\"HS256\"]",
             ));
@@ -82,12 +82,12 @@ impl JwtCheck {
         if let Some(text) = &config.jwk {
             jwks.push(
                 josekit::jwk::Jwk::from_bytes(text.as_bytes())
-                    .map_err(|e| ConfigError::new("jwk", format!("not a JWK: {e}")))?,
+                    .map_err(|e| SpecError::new("jwk", format!("not a JWK: {e}")))?,
             );
         }
         if let Some(text) = &config.jwks {
             let set = josekit::jwk::JwkSet::from_bytes(text.as_bytes())
-                .map_err(|e| ConfigError::new("jwks", format!("not a JWK Set: {e}")))?;
+                .map_err(|e| SpecError::new("jwks", format!("not a JWK Set: {e}")))?;
             jwks.extend(set.keys().into_iter().cloned());
         }
         let mut keys = Vec::new();
@@ -95,7 +95,7 @@ impl JwtCheck {
             let before = keys.len();
             if algorithm.is_hmac() {
                 if !pems.is_empty() {
-                    return Err(ConfigError::new(
+                    return Err(SpecError::new(
                         "algorithms",
                         format!("{} is a shared-secret algorithm and must not be used with `public_key` (algorithm confusion)", algorithm.name()),
                     ));
@@ -107,13 +107,13 @@ impl JwtCheck {
                         kid: None,
                         verifier: algorithm
                             .verifier_from_pem(&text)
-                            .map_err(|e| ConfigError::new("secret", e.to_string()))?,
+                            .map_err(|e| SpecError::new("secret", e.to_string()))?,
                     });
                 }
             } else {
                 for (i, pem) in pems.iter().enumerate() {
                     let verifier = algorithm.verifier_from_pem(pem).map_err(|e| {
-                        ConfigError::new(
+                        SpecError::new(
                             "public_key",
                             format!(
                                 "key #{i} is not a {} public key in PEM: {}",
@@ -132,9 +132,9 @@ impl JwtCheck {
             for jwk in jwks.iter().filter(|j| {
                 algorithm.fits_jwk(j) && j.algorithm().is_none_or(|a| a == algorithm.name())
             }) {
-                let verifier = algorithm.verifier_from_jwk(jwk).map_err(|e| {
-                    ConfigError::new("jwks", format!("key {:?}: {e}", jwk.key_id()))
-                })?;
+                let verifier = algorithm
+                    .verifier_from_jwk(jwk)
+                    .map_err(|e| SpecError::new("jwks", format!("key {:?}: {e}", jwk.key_id())))?;
                 keys.push(KeyEntry {
                     algorithm,
                     kid: jwk.key_id().map(str::to_owned),
@@ -147,7 +147,7 @@ impl JwtCheck {
                 } else {
                     "`public_key`, `jwk` or `jwks`"
                 };
-                return Err(ConfigError::new(
+                return Err(SpecError::new(
                     "algorithms",
                     format!("no configured key fits {}: set {wanted}", algorithm.name()),
                 ));

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::error::{ConfigError, SignError, VerifyError};
+use crate::error::{SignError, SpecError, VerifyError};
 use crate::request::Request;
 use crate::secret::Secret;
 use crate::template::Context;
@@ -130,7 +130,7 @@ pub enum Check {
 
 impl Check {
     /// Validates a check's configuration.
-    pub fn build(config: CheckConfig) -> Result<Check, ConfigError> {
+    pub fn build(config: CheckConfig) -> Result<Check, SpecError> {
         Ok(match config {
             CheckConfig::Hmac(c) => Check::Hmac(hmac::HmacCheck::build(c)?),
             CheckConfig::Jwt(c) => Check::Jwt(jwt::JwtCheck::build(c)?),
@@ -332,17 +332,17 @@ impl SignInput<'_, '_> {
 pub(crate) fn secret_list(
     secret: Option<String>,
     secrets: Vec<String>,
-) -> Result<Vec<Secret>, ConfigError> {
+) -> Result<Vec<Secret>, SpecError> {
     let mut all: Vec<String> = secret.into_iter().collect();
     all.extend(secrets);
     if all.is_empty() {
-        return Err(ConfigError::new(
+        return Err(SpecError::new(
             "secret",
             "set `secret` (or `secrets` for rotation)",
         ));
     }
     if let Some(i) = all.iter().position(|s| s.is_empty()) {
-        return Err(ConfigError::new(
+        return Err(SpecError::new(
             if i == 0 {
                 "secret".to_string()
             } else {

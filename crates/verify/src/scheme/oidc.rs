@@ -18,7 +18,7 @@ use super::jose::{
 };
 use super::jwt::bearer_token;
 use super::{OneOrMany, SignInput, Verified};
-use crate::error::{ConfigError, ErrorKind, SignError, VerifyError};
+use crate::error::{ErrorKind, SignError, SpecError, VerifyError};
 use crate::template::Context;
 use crate::timestamp::parse_duration;
 
@@ -161,16 +161,16 @@ pub struct OidcCheck {
 
 impl OidcCheck {
     /// Validates the configuration.
-    pub fn build(config: OidcConfig) -> Result<Self, ConfigError> {
+    pub fn build(config: OidcConfig) -> Result<Self, SpecError> {
         if config.issuers.is_empty() {
-            return Err(ConfigError::new(
+            return Err(SpecError::new(
                 "issuers",
                 "name at least one trusted issuer",
             ));
         }
         for issuer in config.issuers.keys() {
             check_issuer_url(issuer, config.allow_http_issuers)
-                .map_err(|m| ConfigError::new(format!("issuers.\"{issuer}\""), m))?;
+                .map_err(|m| SpecError::new(format!("issuers.\"{issuer}\""), m))?;
         }
         let algorithms: Vec<Algorithm> = match config.algorithms {
             Some(list) => list
@@ -184,7 +184,7 @@ impl OidcCheck {
                 .collect(),
         };
         if let Some(hs) = algorithms.iter().find(|a| a.is_hmac()) {
-            return Err(ConfigError::new(
+            return Err(SpecError::new(
                 "algorithms",
                 format!("{} needs a shared secret; OIDC keys are public", hs.name()),
             ));

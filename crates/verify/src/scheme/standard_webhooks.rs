@@ -9,7 +9,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::{SignInput, Verified};
-use crate::error::{ConfigError, ErrorKind, SignError, VerifyError};
+use crate::error::{ErrorKind, SignError, SpecError, VerifyError};
 use crate::secret::{b64, ct_eq, Encoding, HashAlgorithm, Secret};
 use crate::template::Context;
 use crate::timestamp::parse_duration;
@@ -59,11 +59,11 @@ impl StandardWebhooksCheck {
     }
 
     /// Validates the configuration and decodes the keys.
-    pub fn build(config: StandardWebhooksConfig) -> Result<Self, ConfigError> {
+    pub fn build(config: StandardWebhooksConfig) -> Result<Self, SpecError> {
         let mut texts: Vec<String> = config.secret.into_iter().collect();
         texts.extend(config.secrets);
         if texts.is_empty() {
-            return Err(ConfigError::new(
+            return Err(SpecError::new(
                 "secret",
                 "set `secret` (a whsec_… secret or whpk_… public key)",
             ));
@@ -73,7 +73,7 @@ impl StandardWebhooksCheck {
             .enumerate()
             .map(|(i, t)| {
                 parse_key(t).map_err(|m| {
-                    ConfigError::new(
+                    SpecError::new(
                         if i == 0 {
                             "secret".to_string()
                         } else {

@@ -5,7 +5,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use super::{secret_list, SignInput, Verified};
-use crate::error::{ConfigError, ErrorKind, SignError, VerifyError};
+use crate::error::{ErrorKind, SignError, SpecError, VerifyError};
 use crate::secret::{ct_eq_any_len, Secret};
 use crate::template::Context;
 
@@ -42,12 +42,12 @@ pub struct TokenCheck {
 
 impl TokenCheck {
     /// Validates the configuration.
-    pub fn build(config: TokenConfig) -> Result<Self, ConfigError> {
+    pub fn build(config: TokenConfig) -> Result<Self, SpecError> {
         let place = match (config.header, config.query) {
             (Some(h), None) => Place::Header(h),
             (None, Some(q)) => Place::Query(q),
             _ => {
-                return Err(ConfigError::new(
+                return Err(SpecError::new(
                     "header",
                     "set exactly one of `header` and `query`",
                 ))
@@ -148,9 +148,9 @@ pub struct BasicCheck {
 
 impl BasicCheck {
     /// Validates the configuration.
-    pub fn build(config: BasicConfig) -> Result<Self, ConfigError> {
+    pub fn build(config: BasicConfig) -> Result<Self, SpecError> {
         if config.username.contains(':') {
-            return Err(ConfigError::new("username", "must not contain `:`"));
+            return Err(SpecError::new("username", "must not contain `:`"));
         }
         Ok(BasicCheck {
             expected: Secret::new(format!("{}:{}", config.username, config.password)),

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{secret_list, SignInput, Verified};
-use crate::error::{ConfigError, ErrorKind, SignError, VerifyError};
+use crate::error::{ErrorKind, SignError, SpecError, VerifyError};
 use crate::secret::{ct_eq, Encoding, HashAlgorithm, Secret};
 use crate::template::Context;
 
@@ -35,10 +35,10 @@ const HEADER: &str = "X-Twilio-Signature";
 
 impl TwilioCheck {
     /// Validates the configuration.
-    pub fn build(config: TwilioConfig) -> Result<Self, ConfigError> {
+    pub fn build(config: TwilioConfig) -> Result<Self, SpecError> {
         let base = config.url.trim_end_matches('/').to_owned();
         if !(base.starts_with("https://") || base.starts_with("http://")) || base.len() < 9 {
-            return Err(ConfigError::new(
+            return Err(SpecError::new(
                 "url",
                 "the public base URL, e.g. \"https://example.com\"",
             ));

@@ -17,7 +17,7 @@ pub fn source(toml_text: &str) -> Source {
     try_source(toml_text).unwrap_or_else(|e| panic!("config refused: {e}"))
 }
 
-pub fn try_source(toml_text: &str) -> Result<Source, hookgate_verify::ConfigError> {
+pub fn try_source(toml_text: &str) -> Result<Source, hookgate_verify::SpecError> {
     let spec: SourceSpec =
         toml::from_str(toml_text).unwrap_or_else(|e| panic!("bad TOML in test: {e}"));
     Source::build(spec)

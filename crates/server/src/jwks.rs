@@ -132,6 +132,33 @@ impl KeyCache {
         }
     }
 
+    /// The cache for a new configuration's `issuers`: an issuer it already had, with the
+    /// same settings, keeps its keys, its backoff and its single fetch in flight (a reload
+    /// does not make every issuer be fetched again); the others start empty.
+    pub fn reconfigured(
+        &self,
+        issuers: impl IntoIterator<Item = (String, bool, Duration)>,
+    ) -> KeyCache {
+        let fresh = KeyCache::counting(issuers, self.results.clone());
+        let issuers = fresh
+            .issuers
+            .iter()
+            .map(|(name, new)| {
+                let kept = self
+                    .issuers
+                    .get(name)
+                    .filter(|old| old.allow_http == new.allow_http && old.ttl == new.ttl)
+                    .unwrap_or(new);
+                (name.clone(), kept.clone())
+            })
+            .collect();
+        KeyCache {
+            client: self.client.clone(),
+            issuers: Arc::new(issuers),
+            results: self.results.clone(),
+        }
+    }
+
     /// How many fetches of `issuer` were made (for tests and metrics).
     pub fn fetch_count(&self, issuer: &str) -> u64 {
         self.issuers
