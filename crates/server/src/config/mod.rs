@@ -171,8 +171,8 @@ impl Config {
         })?;
         let mut errors = Vec::new();
         table.retain(|key, _| {
-            let known = ["server", "store", "admin", "source", "destination", "route"]
-                .contains(&key);
+            let known =
+                ["server", "store", "admin", "source", "destination", "route"].contains(&key);
             if !known {
                 errors.push(ConfigError::new(
                     file,
