@@ -11,7 +11,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod backend;
 mod delivery;
+mod discard;
 mod event;
 mod refusal;
 mod retention;
@@ -73,24 +75,15 @@ pub struct StoreOptions {
     pub max_batch: Option<usize>,
 }
 
-/// The event store.
+/// The event store: whichever backend its URL names, behind one contract.
 #[derive(Clone)]
 pub struct Store {
-    backend: Backend,
-}
-
-#[derive(Clone)]
-enum Backend {
-    Sqlite(sqlite::SqliteStore),
-    Discard,
+    backend: std::sync::Arc<dyn backend::Backend>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.backend {
-            Backend::Sqlite(s) => write!(f, "Store(sqlite {})", s.path().display()),
-            Backend::Discard => f.write_str("Store(discard)"),
-        }
+        write!(f, "Store({})", self.backend.describe())
     }
 }
 
@@ -106,12 +99,15 @@ impl Store {
                 ));
             }
             return Ok(Store {
-                backend: Backend::Sqlite(sqlite::SqliteStore::open(PathBuf::from(path), options)?),
+                backend: std::sync::Arc::new(sqlite::SqliteStore::open(
+                    PathBuf::from(path),
+                    options,
+                )?),
             });
         }
         if url == "discard://" {
             return Ok(Store {
-                backend: Backend::Discard,
+                backend: std::sync::Arc::new(discard::Discard),
             });
         }
         let scheme = url.split("://").next().unwrap_or(url);
@@ -122,43 +118,28 @@ impl Store {
 
     /// Whether this store keeps nothing (benchmark baseline).
     pub fn is_discard(&self) -> bool {
-        matches!(self.backend, Backend::Discard)
+        self.backend.is_discard()
     }
 
     /// Stores `event` durably, or finds the event already stored under the same source and
     /// dedupe key. Returns only after the commit.
     pub async fn insert(&self, event: NewEvent) -> Result<Stored, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.insert(event).await,
-            Backend::Discard => Ok(Stored::New {
-                id: event.id,
-                deliveries: Vec::new(),
-            }),
-        }
+        self.backend.insert(event).await
     }
 
     /// Checks that the store answers a query and its writer is alive.
     pub async fn ready(&self) -> Result<(), StoreError> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.ready().await,
-            Backend::Discard => Ok(()),
-        }
+        self.backend.ready().await
     }
 
     /// Events matching `filter`, newest first.
     pub async fn list(&self, filter: ListFilter) -> Result<Vec<EventSummary>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.list(filter).await,
-            Backend::Discard => Ok(Vec::new()),
-        }
+        self.backend.list(filter).await
     }
 
     /// One event, with its headers and body.
     pub async fn get(&self, id: &str) -> Result<Option<EventRecord>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.get(id.to_owned()).await,
-            Backend::Discard => Ok(None),
-        }
+        self.backend.get(id.to_owned()).await
     }
 
     /// Leases up to `limit` due deliveries of `destination` for `lease_ms` to `owner`.
@@ -170,60 +151,41 @@ impl Store {
         lease_ms: i64,
         owner: &str,
     ) -> Result<Vec<Claimed>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.claim(destination, limit, now_ms, lease_ms, owner).await,
-            Backend::Discard => Ok(Vec::new()),
-        }
+        self.backend
+            .claim(destination, limit, now_ms, lease_ms, owner)
+            .await
     }
 
     /// Records an attempt and moves its delivery on (if `owner` still holds the lease).
     pub async fn complete(&self, attempt: Attempt) -> Result<(), StoreError> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.complete(attempt).await,
-            Backend::Discard => Ok(()),
-        }
+        self.backend.complete(attempt).await
     }
 
     /// Makes each `(event, destination)` pending again (creating the delivery if needed),
     /// with attempts reset and the same `webhook-id`.
     pub async fn replay(&self, targets: ReplayTargets, now_ms: i64) -> Result<usize, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.replay(targets, now_ms).await,
-            Backend::Discard => Ok(0),
-        }
+        self.backend.replay(targets, now_ms).await
     }
 
     /// Gives up `owner`'s leases on `destination`'s pending deliveries, so they are due at
     /// once (a dispatcher stopping with nothing in flight). Returns how many.
     pub async fn release(&self, destination: &str, owner: &str) -> Result<usize, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.release(destination, owner).await,
-            Backend::Discard => Ok(0),
-        }
+        self.backend.release(destination, owner).await
     }
 
     /// Several events by id (missing ones are skipped).
     pub async fn get_many(&self, ids: Vec<String>) -> Result<Vec<EventRecord>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.get_many(ids).await,
-            Backend::Discard => Ok(Vec::new()),
-        }
+        self.backend.get_many(ids).await
     }
 
     /// An event's deliveries with their attempts.
     pub async fn deliveries(&self, event_id: &str) -> Result<Vec<DeliveryRecord>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.deliveries(event_id.to_owned()).await,
-            Backend::Discard => Ok(Vec::new()),
-        }
+        self.backend.deliveries(event_id.to_owned()).await
     }
 
     /// Deliveries by state.
     pub async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.delivery_counts().await,
-            Backend::Discard => Ok(DeliveryCounts::default()),
-        }
+        self.backend.delivery_counts().await
     }
 
     /// Events matching `filter` (all unless it has a limit), oldest first, each with its
@@ -232,10 +194,7 @@ impl Store {
         &self,
         filter: ListFilter,
     ) -> Result<Vec<(EventRecord, Vec<(String, DeliveryStatus)>)>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.replay_candidates(filter).await,
-            Backend::Discard => Ok(Vec::new()),
-        }
+        self.backend.replay_candidates(filter).await
     }
 
     /// Every destination with deliveries, or paused: counts by state, leases, the oldest
@@ -244,10 +203,7 @@ impl Store {
         &self,
         now_ms: i64,
     ) -> Result<Vec<DestinationStats>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.destination_stats(now_ms).await,
-            Backend::Discard => Ok(Vec::new()),
-        }
+        self.backend.destination_stats(now_ms).await
     }
 
     /// Deletes up to `limit` finished events that `rules` select (the oldest first), with
@@ -257,26 +213,17 @@ impl Store {
         rules: Vec<PruneRule>,
         limit: u32,
     ) -> Result<Vec<(String, u64)>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.prune(rules, limit).await,
-            Backend::Discard => Ok(Vec::new()),
-        }
+        self.backend.prune(rules, limit).await
     }
 
     /// How many events `rules` would prune now, per source (nothing is deleted).
     pub async fn prunable(&self, rules: Vec<PruneRule>) -> Result<Vec<(String, u64)>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.prunable(rules).await,
-            Backend::Discard => Ok(Vec::new()),
-        }
+        self.backend.prunable(rules).await
     }
 
     /// The destinations an operator paused.
     pub async fn paused(&self) -> Result<Vec<String>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.paused().await,
-            Backend::Discard => Ok(Vec::new()),
-        }
+        self.backend.paused().await
     }
 
     /// Pauses or resumes `destination` (durably: it holds across restarts). Returns whether
@@ -287,41 +234,27 @@ impl Store {
         paused: bool,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.set_paused(destination, paused, now_ms).await,
-            Backend::Discard => Ok(false),
-        }
+        self.backend.set_paused(destination, paused, now_ms).await
     }
 
     /// Records a refused request without waiting (bounded: see [`REFUSALS_KEPT`]). Returns
     /// `false` when it was dropped because the writer is busy.
     pub fn record_refusal(&self, refusal: Refusal) -> bool {
-        match &self.backend {
-            Backend::Sqlite(s) => s.record_refusal(refusal),
-            Backend::Discard => false,
-        }
+        self.backend.record_refusal(refusal)
     }
 
     /// Recorded refusals matching `filter`, newest first.
     pub async fn refusals(&self, filter: RefusalFilter) -> Result<Vec<RefusalRecord>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.refusals(filter).await,
-            Backend::Discard => Ok(Vec::new()),
-        }
+        self.backend.refusals(filter).await
     }
 
     /// The store's size on disk in bytes (`None` for `discard://`).
     pub async fn size_bytes(&self) -> Result<Option<u64>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.size_bytes().await.map(Some),
-            Backend::Discard => Ok(None),
-        }
+        self.backend.size_bytes().await
     }
 
     /// Commits what is queued and stops the writer. Inserts after this fail as unavailable.
     pub async fn close(&self) {
-        if let Backend::Sqlite(s) = &self.backend {
-            s.close().await;
-        }
+        self.backend.close().await;
     }
 }

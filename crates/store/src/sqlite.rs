@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::backend::Backend;
 use crate::delivery::{
     webhook_id, Attempt, AttemptOutcome, AttemptRecord, Claimed, DeliveryCounts, DeliveryRecord,
     DeliveryStatus, DestinationStats, ReplayTargets,
@@ -417,21 +418,6 @@ impl SqliteStore {
         })
     }
 
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub(crate) async fn insert(&self, event: NewEvent) -> Result<Stored, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        let prepared = Prepared {
-            headers: serde_json::to_string(&event.headers).unwrap_or_else(|_| "[]".into()),
-            verification: event.verification.to_string(),
-            event,
-        };
-        self.submit(Op::Insert(Box::new(prepared), reply), answer)
-            .await
-    }
-
     async fn submit<T>(
         &self,
         op: Op,
@@ -446,7 +432,40 @@ impl SqliteStore {
         })?
     }
 
-    pub(crate) async fn claim(
+    async fn read<T: Send + 'static>(
+        &self,
+        query: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = reader
+                .lock()
+                .map_err(|_| StoreError::Unavailable("reader connection poisoned".into()))?;
+            query(&conn).map_err(|e| StoreError::Unavailable(e.to_string()))
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for SqliteStore {
+    fn describe(&self) -> String {
+        format!("sqlite {}", self.path.display())
+    }
+
+    async fn insert(&self, event: NewEvent) -> Result<Stored, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let prepared = Prepared {
+            headers: serde_json::to_string(&event.headers).unwrap_or_else(|_| "[]".into()),
+            verification: event.verification.to_string(),
+            event,
+        };
+        self.submit(Op::Insert(Box::new(prepared), reply), answer)
+            .await
+    }
+
+    async fn claim(
         &self,
         destination: &str,
         limit: u32,
@@ -466,27 +485,19 @@ impl SqliteStore {
         self.submit(op, answer).await
     }
 
-    pub(crate) async fn complete(&self, attempt: Attempt) -> Result<(), StoreError> {
+    async fn complete(&self, attempt: Attempt) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
         self.submit(Op::Complete(Box::new(attempt), reply), answer)
             .await
     }
 
-    pub(crate) async fn replay(
-        &self,
-        targets: ReplayTargets,
-        now_ms: i64,
-    ) -> Result<usize, StoreError> {
+    async fn replay(&self, targets: ReplayTargets, now_ms: i64) -> Result<usize, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.submit(Op::Replay(targets, now_ms, reply), answer)
             .await
     }
 
-    pub(crate) async fn release(
-        &self,
-        destination: &str,
-        owner: &str,
-    ) -> Result<usize, StoreError> {
+    async fn release(&self, destination: &str, owner: &str) -> Result<usize, StoreError> {
         let (reply, answer) = oneshot::channel();
         let op = Op::Release {
             destination: destination.to_owned(),
@@ -496,7 +507,7 @@ impl SqliteStore {
         self.submit(op, answer).await
     }
 
-    pub(crate) async fn get_many(&self, ids: Vec<String>) -> Result<Vec<EventRecord>, StoreError> {
+    async fn get_many(&self, ids: Vec<String>) -> Result<Vec<EventRecord>, StoreError> {
         self.read(move |conn| {
             let mut statement = conn.prepare_cached(&format!("{GET_EVENT} WHERE id = ?1"))?;
             let mut out = Vec::with_capacity(ids.len());
@@ -510,10 +521,7 @@ impl SqliteStore {
         .await
     }
 
-    pub(crate) async fn deliveries(
-        &self,
-        event_id: String,
-    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+    async fn deliveries(&self, event_id: String) -> Result<Vec<DeliveryRecord>, StoreError> {
         self.read(move |conn| {
             let mut rows = conn.prepare_cached(
                 "SELECT id, destination, webhook_id, status, attempts, next_at, last_error FROM deliveries WHERE event_id = ?1 ORDER BY destination",
@@ -560,7 +568,7 @@ impl SqliteStore {
         .await
     }
 
-    pub(crate) async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {
+    async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {
         self.read(|conn| {
             let mut counts = DeliveryCounts::default();
             let mut statement =
@@ -578,10 +586,7 @@ impl SqliteStore {
 
     /// Per destination: counts by state (the `deliveries_due` index, no table reads), and
     /// for the pending ones the leases and the oldest event (ids carry arrival times).
-    pub(crate) async fn destination_stats(
-        &self,
-        now_ms: i64,
-    ) -> Result<Vec<DestinationStats>, StoreError> {
+    async fn destination_stats(&self, now_ms: i64) -> Result<Vec<DestinationStats>, StoreError> {
         self.read(move |conn| {
             let mut out: Vec<DestinationStats> = Vec::new();
             let mut counts = conn.prepare_cached(
@@ -629,7 +634,7 @@ impl SqliteStore {
         .await
     }
 
-    pub(crate) async fn prune(
+    async fn prune(
         &self,
         rules: Vec<PruneRule>,
         limit: u32,
@@ -646,10 +651,7 @@ impl SqliteStore {
         .await
     }
 
-    pub(crate) async fn prunable(
-        &self,
-        rules: Vec<PruneRule>,
-    ) -> Result<Vec<(String, u64)>, StoreError> {
+    async fn prunable(&self, rules: Vec<PruneRule>) -> Result<Vec<(String, u64)>, StoreError> {
         self.read(move |conn| {
             let mut out: Vec<(String, u64)> = Vec::new();
             for rule in &rules {
@@ -669,7 +671,7 @@ impl SqliteStore {
         .await
     }
 
-    pub(crate) async fn paused(&self) -> Result<Vec<String>, StoreError> {
+    async fn paused(&self) -> Result<Vec<String>, StoreError> {
         self.read(|conn| {
             conn.prepare_cached("SELECT destination FROM destination_pauses ORDER BY destination")?
                 .query_map([], |r| r.get(0))?
@@ -678,7 +680,7 @@ impl SqliteStore {
         .await
     }
 
-    pub(crate) async fn set_paused(
+    async fn set_paused(
         &self,
         destination: &str,
         paused: bool,
@@ -696,16 +698,13 @@ impl SqliteStore {
 
     /// Queues a refused request for the writer without waiting; `false` when the writer's
     /// queue is full (the refusal is dropped rather than slowing ingest down).
-    pub(crate) fn record_refusal(&self, refusal: Refusal) -> bool {
+    fn record_refusal(&self, refusal: Refusal) -> bool {
         self.writer
             .try_send(Message::Op(Op::Refusal(Box::new(refusal.bounded()))))
             .is_ok()
     }
 
-    pub(crate) async fn refusals(
-        &self,
-        filter: RefusalFilter,
-    ) -> Result<Vec<RefusalRecord>, StoreError> {
+    async fn refusals(&self, filter: RefusalFilter) -> Result<Vec<RefusalRecord>, StoreError> {
         self.read(move |conn| {
             let mut statement = conn.prepare_cached(
                 "SELECT id, source, received_at, peer, kind, detail, method, path, status, headers, body_head, body_size \
@@ -749,18 +748,18 @@ impl SqliteStore {
     }
 
     /// Bytes the database file takes (pages in use and free).
-    pub(crate) async fn size_bytes(&self) -> Result<u64, StoreError> {
+    async fn size_bytes(&self) -> Result<Option<u64>, StoreError> {
         self.read(|conn| {
             let pages: i64 = conn.pragma_query_value(None, "page_count", |r| r.get(0))?;
             let size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
-            Ok((pages * size).max(0) as u64)
+            Ok(Some((pages * size).max(0) as u64))
         })
         .await
     }
 
     /// Events matching `filter` (all of them unless it has a limit), oldest first, each
     /// with its deliveries' destinations and states.
-    pub(crate) async fn replay_candidates(
+    async fn replay_candidates(
         &self,
         filter: ListFilter,
     ) -> Result<Vec<(EventRecord, Vec<(String, DeliveryStatus)>)>, StoreError> {
@@ -787,22 +786,7 @@ impl SqliteStore {
         .await
     }
 
-    async fn read<T: Send + 'static>(
-        &self,
-        query: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let reader = self.reader.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = reader
-                .lock()
-                .map_err(|_| StoreError::Unavailable("reader connection poisoned".into()))?;
-            query(&conn).map_err(|e| StoreError::Unavailable(e.to_string()))
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
-    }
-
-    pub(crate) async fn ready(&self) -> Result<(), StoreError> {
+    async fn ready(&self) -> Result<(), StoreError> {
         if self.writer.is_closed() {
             return Err(StoreError::Unavailable(
                 "the store writer has stopped".into(),
@@ -817,7 +801,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(crate) async fn list(&self, filter: ListFilter) -> Result<Vec<EventSummary>, StoreError> {
+    async fn list(&self, filter: ListFilter) -> Result<Vec<EventSummary>, StoreError> {
         self.read(move |conn| {
             let (clause, mut values) = where_clause(&filter);
             values.push(i64::from(filter.limit.unwrap_or(100)).into());
@@ -831,7 +815,7 @@ impl SqliteStore {
         .await
     }
 
-    pub(crate) async fn get(&self, id: String) -> Result<Option<EventRecord>, StoreError> {
+    async fn get(&self, id: String) -> Result<Option<EventRecord>, StoreError> {
         self.read(move |conn| {
             conn.query_row(&format!("{GET_EVENT} WHERE id = ?1"), [id], record_from_row)
                 .optional()
@@ -839,7 +823,7 @@ impl SqliteStore {
         .await
     }
 
-    pub(crate) async fn close(&self) {
+    async fn close(&self) {
         let (done, finished) = oneshot::channel();
         if self.writer.send(Message::Close(done)).await.is_ok() {
             let _ = finished.await;
@@ -1204,7 +1188,6 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Op>) -> bool {
 mod tests {
     use super::*;
     use crate::event::NewDelivery;
-    use crate::retention::PruneRule;
 
     fn event(source: &str, key: Option<&str>, size: usize) -> NewEvent {
         NewEvent {
@@ -1222,554 +1205,6 @@ mod tests {
             verification: serde_json::json!({"scheme": "hmac"}),
             destinations: Vec::new(),
         }
-    }
-
-    #[tokio::test]
-    async fn stores_dedupes_and_survives_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("nested/dir/hookgate.db");
-        let store = SqliteStore::open(path.clone(), &StoreOptions::default()).unwrap();
-        let first = store.insert(event("s", Some("e1"), 10)).await.unwrap();
-        let Stored::New { id, .. } = first else {
-            panic!("{first:?}")
-        };
-        assert_eq!(
-            store.insert(event("s", Some("e1"), 10)).await.unwrap(),
-            Stored::Duplicate(id.clone())
-        );
-        assert!(matches!(
-            store.insert(event("other", Some("e1"), 10)).await.unwrap(),
-            Stored::New { .. }
-        ));
-        assert!(matches!(
-            store.insert(event("s", None, 10)).await.unwrap(),
-            Stored::New { .. }
-        ));
-        assert!(matches!(
-            store.insert(event("s", None, 10)).await.unwrap(),
-            Stored::New { .. }
-        ));
-        store.close().await;
-        assert!(matches!(
-            store.insert(event("s", None, 1)).await,
-            Err(StoreError::Unavailable(_))
-        ));
-
-        let reopened = SqliteStore::open(path, &StoreOptions::default()).unwrap();
-        let all = reopened.list(ListFilter::default()).await.unwrap();
-        assert_eq!(all.len(), 4);
-        let got = reopened.get(id.0.clone()).await.unwrap().unwrap();
-        assert_eq!(got.body, vec![b'x'; 10]);
-        assert_eq!(got.verification["scheme"], "hmac");
-        let only_other = reopened
-            .list(ListFilter {
-                source: Some("other".into()),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(only_other.len(), 1);
-    }
-
-    #[tokio::test]
-    async fn concurrent_inserts_are_group_committed_and_all_answered() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path().join("g.db"), &StoreOptions::default()).unwrap();
-        let mut tasks = Vec::new();
-        for i in 0..500 {
-            let store = store.clone();
-            tasks.push(tokio::spawn(async move {
-                store
-                    .insert(event("s", Some(&format!("k{}", i % 250)), 100))
-                    .await
-            }));
-        }
-        let mut new = 0;
-        let mut dup = 0;
-        for t in tasks {
-            match t.await.unwrap().unwrap() {
-                Stored::New { .. } => new += 1,
-                Stored::Duplicate(_) => dup += 1,
-            }
-        }
-        assert_eq!((new, dup), (250, 250));
-        assert_eq!(
-            store
-                .list(ListFilter {
-                    limit: Some(1000),
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .len(),
-            250
-        );
-    }
-
-    #[tokio::test]
-    async fn a_full_store_refuses_and_keeps_what_it_had() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(
-            dir.path().join("f.db"),
-            &StoreOptions {
-                max_size: Some(64 * 1024),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        let mut stored = 0;
-        let mut refused = 0;
-        for i in 0..100 {
-            match store.insert(event("s", Some(&format!("k{i}")), 4096)).await {
-                Ok(_) => stored += 1,
-                Err(StoreError::Unavailable(reason)) => {
-                    assert!(reason.contains("full"), "{reason}");
-                    refused += 1
-                }
-                Err(e) => panic!("{e}"),
-            }
-        }
-        assert!(
-            stored > 0 && refused > 0,
-            "{stored} stored, {refused} refused"
-        );
-        assert_eq!(
-            store
-                .list(ListFilter {
-                    limit: Some(1000),
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .len(),
-            stored
-        );
-        store.ready().await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn deliveries_are_created_with_the_event_claimed_with_leases_and_replayed() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path().join("d.db"), &StoreOptions::default()).unwrap();
-        let mut routed = event("s", Some("e1"), 10);
-        routed.destinations = vec![NewDelivery::queued("a"), NewDelivery::queued("b")];
-        let Stored::New { id, .. } = store.insert(routed.clone()).await.unwrap() else {
-            panic!()
-        };
-        // A duplicate creates no further deliveries.
-        assert!(matches!(
-            store.insert(routed).await.unwrap(),
-            Stored::Duplicate(_)
-        ));
-        let unrouted = event("s", Some("e2"), 10);
-        let Stored::New {
-            id: unrouted_id, ..
-        } = store.insert(unrouted).await.unwrap()
-        else {
-            panic!()
-        };
-        assert_eq!(
-            store.delivery_counts().await.unwrap(),
-            DeliveryCounts {
-                pending: 2,
-                delivered: 0,
-                dead: 0
-            }
-        );
-
-        let claimed = store.claim("a", 10, 1_000, 500, "w1").await.unwrap();
-        assert_eq!(claimed.len(), 1);
-        assert_eq!(claimed[0].webhook_id, webhook_id(&id.0, "a"));
-        // Leased: nobody else gets it until the lease expires…
-        assert!(store
-            .claim("a", 10, 1_400, 500, "w2")
-            .await
-            .unwrap()
-            .is_empty());
-        // …then it returns to the queue (a crashed worker's deliveries are not lost).
-        let again = store.claim("a", 10, 1_600, 500, "w2").await.unwrap();
-        assert_eq!(again[0].delivery_id, claimed[0].delivery_id);
-        // The first worker's late result is recorded but does not move the delivery.
-        let attempt = |owner: &str, status| Attempt {
-            delivery_id: claimed[0].delivery_id,
-            owner: owner.into(),
-            started_at_ms: 1_700,
-            duration_ms: 5,
-            status_code: Some(200),
-            next_status: status,
-            next_at_ms: 0,
-            response: Some("ok".into()),
-            error: None,
-        };
-        store
-            .complete(attempt("w1", DeliveryStatus::Delivered))
-            .await
-            .unwrap();
-        assert_eq!(store.delivery_counts().await.unwrap().delivered, 0);
-        store
-            .complete(attempt("w2", DeliveryStatus::Dead))
-            .await
-            .unwrap();
-        let records = store.deliveries(id.0.clone()).await.unwrap();
-        let a = records.iter().find(|d| d.destination == "a").unwrap();
-        assert_eq!(
-            (a.status, a.attempts, a.history.len()),
-            (DeliveryStatus::Dead, 1, 2)
-        );
-
-        // Replay: the dead delivery and the unrouted event become pending, same webhook-id.
-        let n = store
-            .replay(
-                vec![
-                    (id.0.clone(), "a".into()),
-                    (unrouted_id.0.clone(), "a".into()),
-                ],
-                2_000,
-            )
-            .await
-            .unwrap();
-        assert_eq!(n, 2);
-        let a = store
-            .deliveries(id.0.clone())
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|d| d.destination == "a")
-            .unwrap();
-        assert_eq!(
-            (a.status, a.attempts, a.webhook_id),
-            (DeliveryStatus::Pending, 0, webhook_id(&id.0, "a"))
-        );
-        let unrouted = store
-            .replay_candidates(ListFilter {
-                status: Some(EventStatus::Unrouted),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert!(unrouted.is_empty(), "replayed events are routed now");
-        assert_eq!(
-            store.claim("a", 10, 2_000, 500, "w3").await.unwrap().len(),
-            2
-        );
-    }
-
-    #[tokio::test]
-    async fn a_delivery_created_leased_is_claimed_only_when_its_lease_expires() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path().join("l.db"), &StoreOptions::default()).unwrap();
-        let mut hot = event("s", Some("e1"), 10);
-        hot.received_at_ms = 1_000;
-        let lease = crate::Lease {
-            owner: "w1".into(),
-            until_ms: 3_000,
-        };
-        hot.destinations = vec![
-            NewDelivery {
-                destination: "a".into(),
-                lease: Some(lease),
-            },
-            NewDelivery::queued("b"),
-            NewDelivery::queued("b"),
-        ];
-        let in_memory = hot.to_record();
-        let Stored::New { id, deliveries } = store.insert(hot).await.unwrap() else {
-            panic!()
-        };
-        // What a dispatcher is handed in memory is exactly what it would have read back.
-        assert_eq!(store.get(id.0.clone()).await.unwrap(), Some(in_memory));
-        assert_eq!(deliveries.len(), 3);
-        assert_ne!(deliveries[0], deliveries[1]);
-        assert_eq!(
-            deliveries[1], deliveries[2],
-            "one row for a destination named twice"
-        );
-        // The queued one is claimable at once, the leased one only after its lease.
-        let b = store.claim("b", 10, 1_000, 500, "w2").await.unwrap();
-        assert_eq!(b[0].delivery_id, deliveries[1]);
-        assert!(store
-            .claim("a", 10, 2_999, 500, "w2")
-            .await
-            .unwrap()
-            .is_empty());
-        // The lease holder completes it with the id the insert returned.
-        store
-            .complete(Attempt {
-                delivery_id: deliveries[0],
-                owner: "w1".into(),
-                started_at_ms: 1_001,
-                duration_ms: 2,
-                status_code: Some(204),
-                next_status: DeliveryStatus::Delivered,
-                next_at_ms: 1_001,
-                response: None,
-                error: None,
-            })
-            .await
-            .unwrap();
-        let a = store
-            .deliveries(id.0.clone())
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|d| d.destination == "a")
-            .unwrap();
-        assert_eq!((a.status, a.attempts), (DeliveryStatus::Delivered, 1));
-        assert!(store
-            .claim("a", 10, 9_000, 500, "w2")
-            .await
-            .unwrap()
-            .is_empty());
-        // Had the holder vanished, the expired lease would have put it back in the queue.
-        let mut lost = event("s", Some("e2"), 10);
-        lost.destinations = vec![NewDelivery {
-            destination: "a".into(),
-            lease: Some(crate::Lease {
-                owner: "gone".into(),
-                until_ms: 3_000,
-            }),
-        }];
-        let Stored::New { deliveries, .. } = store.insert(lost).await.unwrap() else {
-            panic!()
-        };
-        let again = store.claim("a", 10, 3_000, 500, "w2").await.unwrap();
-        assert_eq!(again.len(), 1);
-        assert_eq!(again[0].delivery_id, deliveries[0]);
-
-        // A stopping dispatcher gives its leases up: due at once, not when they expire.
-        assert_eq!(store.release("a", "w2").await.unwrap(), 1);
-        assert_eq!(store.release("a", "w2").await.unwrap(), 0);
-        let now_due = store.claim("a", 10, 3_001, 500, "w3").await.unwrap();
-        assert_eq!(now_due[0].delivery_id, deliveries[0]);
-    }
-
-    #[tokio::test]
-    async fn listings_filter_by_glob_tenant_provider_id_and_page_by_cursor() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path().join("f.db"), &StoreOptions::default()).unwrap();
-        let mut ids = Vec::new();
-        for (i, topic) in [
-            "orders/created",
-            "orders/paid",
-            "ord%rs/x",
-            "Orders/created",
-            "ord_rs/y",
-        ]
-        .iter()
-        .enumerate()
-        {
-            let mut e = event("s", Some(&format!("p{i}")), 5);
-            e.topic = Some((*topic).into());
-            e.tenant = Some(if i % 2 == 0 { "t-even" } else { "t-odd" }.into());
-            let Stored::New { id, .. } = store.insert(e).await.unwrap() else {
-                panic!()
-            };
-            ids.push(id.0);
-        }
-        let topics = |glob: &str| {
-            let store = store.clone();
-            let glob = glob.to_owned();
-            async move {
-                let mut found: Vec<String> = store
-                    .list(ListFilter {
-                        topic: Some(glob),
-                        ..Default::default()
-                    })
-                    .await
-                    .unwrap()
-                    .into_iter()
-                    .map(|e| e.topic.unwrap())
-                    .collect();
-                found.sort();
-                found
-            }
-        };
-        // The routes' glob meaning: case-sensitive, `%` and `_` literal.
-        assert_eq!(topics("orders/*").await, ["orders/created", "orders/paid"]);
-        assert_eq!(topics("ord%rs/*").await, ["ord%rs/x"]);
-        assert_eq!(topics("ord?rs/?").await, ["ord%rs/x", "ord_rs/y"]);
-        assert_eq!(
-            topics("*created").await,
-            ["Orders/created", "orders/created"]
-        );
-        let by_tenant = store
-            .list(ListFilter {
-                tenant: Some("t-odd".into()),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(by_tenant.len(), 2);
-        let by_provider = store
-            .list(ListFilter {
-                provider_id: Some("p3".into()),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(by_provider.len(), 1);
-        assert_eq!(by_provider[0].id, ids[3]);
-        assert_eq!(by_provider[0].status, EventStatus::Unrouted);
-        // Pages of two, newest first, each starting below the previous page's last id.
-        let mut seen = Vec::new();
-        let mut before = None;
-        loop {
-            let page = store
-                .list(ListFilter {
-                    before: before.clone(),
-                    limit: Some(2),
-                    ..Default::default()
-                })
-                .await
-                .unwrap();
-            if page.is_empty() {
-                break;
-            }
-            before = page.last().map(|e| e.id.clone());
-            seen.extend(page.into_iter().map(|e| e.id));
-        }
-        let mut newest_first = ids.clone();
-        newest_first.reverse();
-        assert_eq!(seen, newest_first);
-    }
-
-    #[tokio::test]
-    async fn refusals_are_a_bounded_ring_listed_newest_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path().join("r.db"), &StoreOptions::default()).unwrap();
-        let refusal = |i: i64| Refusal {
-            source: if i % 2 == 0 { "a" } else { "b" }.into(),
-            received_at_ms: 1_000 + i,
-            peer: Some("127.0.0.1:5000".into()),
-            kind: "bad_signature".into(),
-            detail: format!("refusal {i}"),
-            method: "POST".into(),
-            path: "/h".into(),
-            status: 401,
-            headers: vec![("x-signature".into(), "[redacted]".into())],
-            body_head: bytes::Bytes::from_static(b"{}"),
-            body_size: 2,
-        };
-        let total = REFUSALS_KEPT + 300;
-        for i in 0..total {
-            while !store.record_refusal(refusal(i)) {
-                tokio::task::yield_now().await;
-            }
-        }
-        // A write through the same queue commits after every refusal queued before it.
-        store.set_paused("x", true, 1).await.unwrap();
-        let count: i64 = store
-            .read(|c| c.query_row("SELECT count(*) FROM refusals", [], |r| r.get(0)))
-            .await
-            .unwrap();
-        assert_eq!(count, REFUSALS_KEPT);
-        let newest = store
-            .refusals(RefusalFilter {
-                source: Some("b".into()),
-                limit: Some(3),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(newest.len(), 3);
-        assert_eq!(newest[0].request.detail, format!("refusal {}", total - 1));
-        assert!(newest[0].id > newest[1].id);
-        let next = store
-            .refusals(RefusalFilter {
-                source: Some("b".into()),
-                before: Some(newest[2].id),
-                limit: Some(1),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(next[0].request.detail, format!("refusal {}", total - 7));
-        assert_eq!(next[0].request.headers, refusal(0).headers);
-    }
-
-    #[tokio::test]
-    async fn pauses_hold_and_stats_count_by_destination() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("p.db");
-        let store = SqliteStore::open(path.clone(), &StoreOptions::default()).unwrap();
-        assert!(store.set_paused("a", true, 5).await.unwrap());
-        assert!(!store.set_paused("a", true, 6).await.unwrap());
-        let mut e = event("s", Some("e1"), 3);
-        e.received_at_ms = 1_000;
-        e.id = EventId(uuid::Uuid::from_u128(1_000u128 << 80).to_string());
-        e.destinations = vec![
-            NewDelivery::queued("a"),
-            NewDelivery {
-                destination: "b".into(),
-                lease: Some(crate::Lease {
-                    owner: "w".into(),
-                    until_ms: 9_000,
-                }),
-            },
-        ];
-        store.insert(e).await.unwrap();
-        let stats = store.destination_stats(2_000).await.unwrap();
-        let a = stats.iter().find(|s| s.destination == "a").unwrap();
-        let b = stats.iter().find(|s| s.destination == "b").unwrap();
-        assert!(a.paused && !b.paused);
-        assert_eq!(
-            (a.counts.pending, a.leased, a.oldest_pending_ms),
-            (1, 0, Some(1_000))
-        );
-        assert_eq!((b.counts.pending, b.leased), (1, 1));
-        store.close().await;
-        let reopened = SqliteStore::open(path, &StoreOptions::default()).unwrap();
-        assert_eq!(reopened.paused().await.unwrap(), ["a"]);
-        assert!(reopened.set_paused("a", false, 7).await.unwrap());
-        assert!(reopened.paused().await.unwrap().is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_replayed_pending_delivery_keeps_its_lease_and_failed_attempts_read_as_failed() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path().join("k.db"), &StoreOptions::default()).unwrap();
-        let mut e = event("s", Some("e1"), 3);
-        e.destinations = vec![NewDelivery::queued("a")];
-        let Stored::New { id, .. } = store.insert(e).await.unwrap() else {
-            panic!()
-        };
-        let claimed = store.claim("a", 1, 1_000, 10_000, "w1").await.unwrap();
-        store
-            .complete(Attempt {
-                delivery_id: claimed[0].delivery_id,
-                owner: "w1".into(),
-                started_at_ms: 1_000,
-                duration_ms: 1,
-                status_code: Some(500),
-                next_status: DeliveryStatus::Pending,
-                next_at_ms: 50_000,
-                response: None,
-                error: Some("HTTP 500".into()),
-            })
-            .await
-            .unwrap();
-        let history = &store.deliveries(id.0.clone()).await.unwrap()[0].history;
-        assert_eq!(history[0].outcome, AttemptOutcome::Failed);
-        // In flight again, then replayed: due now, but still leased to its holder.
-        let claimed = store.claim("a", 1, 60_000, 10_000, "w2").await.unwrap();
-        assert_eq!(claimed.len(), 1);
-        store
-            .replay(vec![(id.0.clone(), "a".into())], 61_000)
-            .await
-            .unwrap();
-        assert!(store
-            .claim("a", 1, 61_000, 10_000, "w3")
-            .await
-            .unwrap()
-            .is_empty());
-        assert_eq!(
-            store
-                .claim("a", 1, 70_000, 10_000, "w3")
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
     }
 
     #[tokio::test]
@@ -1791,102 +1226,6 @@ mod tests {
             "{err}"
         );
         assert!(store.delivery_counts().await.is_err());
-    }
-
-    #[tokio::test]
-    async fn pruning_deletes_old_finished_events_and_never_a_pending_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path().join("p.db"), &StoreOptions::default()).unwrap();
-        // Arrival times are in the ids: `at` ms.
-        let at = |source: &str, key: &str, ms: i64, to: &[&str]| {
-            let mut e = event(source, Some(key), 3);
-            e.id = EventId(uuid::Uuid::from_u128(((ms as u128) << 80) | 1).to_string());
-            e.received_at_ms = ms;
-            e.destinations = to.iter().map(|d| NewDelivery::queued(*d)).collect();
-            e
-        };
-        for e in [
-            at("a", "delivered", 1_000, &["d"]),
-            at("a", "dead", 1_001, &["x"]),
-            at("a", "unrouted", 1_002, &[]),
-            at("a", "pending", 1_003, &["p"]),
-            at("a", "young", 9_000, &[]),
-            at("b", "old-b", 1_004, &[]),
-            at("b", "mid-b", 5_000, &[]),
-        ] {
-            store.insert(e).await.unwrap();
-        }
-        for (destination, next) in [
-            ("d", DeliveryStatus::Delivered),
-            ("x", DeliveryStatus::Dead),
-        ] {
-            let claimed = store
-                .claim(destination, 1, 2_000, 1_000, "w")
-                .await
-                .unwrap();
-            store
-                .complete(Attempt {
-                    delivery_id: claimed[0].delivery_id,
-                    owner: "w".into(),
-                    started_at_ms: 2_000,
-                    duration_ms: 1,
-                    status_code: Some(200),
-                    next_status: next,
-                    next_at_ms: 2_000,
-                    response: None,
-                    error: None,
-                })
-                .await
-                .unwrap();
-        }
-        // `a` keeps 4 s (cutoff 6 000), every other source 2 s (cutoff 8 000 - 2 000).
-        let rules = vec![
-            PruneRule {
-                source: Some("a".into()),
-                except: vec![],
-                older_than_ms: 6_000,
-            },
-            PruneRule {
-                source: None,
-                except: vec!["a".into()],
-                older_than_ms: 4_000,
-            },
-        ];
-        assert_eq!(
-            store.prunable(rules.clone()).await.unwrap(),
-            [("a".to_owned(), 3), ("b".to_owned(), 1)]
-        );
-        // Batches: at most `limit` per call, the oldest first.
-        assert_eq!(
-            store.prune(rules.clone(), 2).await.unwrap(),
-            [("a".to_owned(), 2)]
-        );
-        assert_eq!(
-            store.prune(rules.clone(), 100).await.unwrap(),
-            [("a".to_owned(), 1), ("b".to_owned(), 1)]
-        );
-        assert!(store.prune(rules.clone(), 100).await.unwrap().is_empty());
-        let mut left: Vec<String> = store
-            .list(ListFilter::default())
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|e| e.dedupe_key.unwrap())
-            .collect();
-        left.sort();
-        assert_eq!(left, ["mid-b", "pending", "young"]);
-        let orphans: i64 = store
-            .read(|c| {
-                c.query_row(
-                    "SELECT (SELECT count(*) FROM deliveries WHERE event_id NOT IN (SELECT id FROM events)) \
-                     + (SELECT count(*) FROM attempts WHERE delivery_id NOT IN (SELECT id FROM deliveries))",
-                    [],
-                    |r| r.get(0),
-                )
-            })
-            .await
-            .unwrap();
-        assert_eq!(orphans, 0, "deliveries and attempts go with their event");
     }
 
     #[tokio::test]

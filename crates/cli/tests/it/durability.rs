@@ -85,18 +85,12 @@ async fn sigkill_under_load_loses_no_acknowledged_event() {
 
         // Restart on the same database: every acknowledged event is there, exactly once.
         let restarted = start(dir.path(), &config, &[]);
-        let conn = rusqlite::Connection::open(dir.path().join("data/hookgate.db")).unwrap();
-        let stored: HashSet<String> = conn
-            .prepare("SELECT dedupe_key FROM events")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        let rows: i64 = conn
-            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(rows as usize, stored.len(), "an event is stored twice");
+        let events = stored_events(&dir.path().join("data/hookgate.db"));
+        let stored: HashSet<String> = events
+            .iter()
+            .filter_map(|(e, _)| e.summary.dedupe_key.clone())
+            .collect();
+        assert_eq!(events.len(), stored.len(), "an event is stored twice");
         let missing: Vec<&String> = all_acked
             .iter()
             .filter(|id| !stored.contains(*id))
@@ -127,10 +121,8 @@ async fn sigkill_under_load_loses_no_acknowledged_event() {
             .unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["hookgate-duplicate"], "true");
-        let after: i64 = conn
-            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(after, rows);
+        let after = stored_events(&dir.path().join("data/hookgate.db")).len();
+        assert_eq!(after, events.len());
         let (code, _) = restarted.terminate();
         assert_eq!(code, Some(0));
     }

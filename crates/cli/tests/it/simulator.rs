@@ -307,15 +307,12 @@ url = "http://127.0.0.1"
             "{preset}: {stdout}"
         );
     }
-    let conn = rusqlite::Connection::open(dir.path().join("hookgate-data/hookgate.db")).unwrap();
+    let stored = stored_events(&dir.path().join("hookgate-data/hookgate.db"));
     for (preset, ..) in &cases {
-        let count: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM events WHERE source = ?1",
-                [preset],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let count = stored
+            .iter()
+            .filter(|(e, _)| e.summary.source == *preset)
+            .count();
         assert_eq!(count, 1, "{preset}: one event stored");
     }
     // The same event id sent twice is acknowledged and stored once.
@@ -334,13 +331,10 @@ url = "http://127.0.0.1"
             .current_dir(dir.path()));
         assert!(out.status.success());
     }
-    let count: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM events WHERE dedupe_key = 'same-delivery'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let count = stored_events(&dir.path().join("hookgate-data/hookgate.db"))
+        .iter()
+        .filter(|(e, _)| e.summary.dedupe_key.as_deref() == Some("same-delivery"))
+        .count();
     assert_eq!(count, 1);
     let (code, _) = running.terminate();
     assert_eq!(code, Some(0));

@@ -97,3 +97,37 @@ pub fn outcome(out: std::process::Output) -> (Option<i32>, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Every event in the SQLite database at `db`, oldest first, each with its deliveries, read
+/// through the store API. It runs on a thread of its own, so sync and async tests can both
+/// call it, while the gateway runs or after it stopped.
+pub fn stored_events(
+    db: &Path,
+) -> Vec<(
+    hookgate_store::EventRecord,
+    Vec<hookgate_store::DeliveryRecord>,
+)> {
+    let url = format!("sqlite://{}", db.display());
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let store = hookgate_store::Store::open(&url, &Default::default()).unwrap();
+                let mut all = Vec::new();
+                for (event, _) in store
+                    .replay_candidates(hookgate_store::ListFilter::default())
+                    .await
+                    .unwrap()
+                {
+                    let deliveries = store.deliveries(&event.summary.id).await.unwrap();
+                    all.push((event, deliveries));
+                }
+                store.close().await;
+                all
+            })
+    })
+    .join()
+    .unwrap()
+}

@@ -83,7 +83,7 @@ async fn oversized_bodies_are_413_whether_declared_or_streamed() {
     );
     let answer = raw(&gw, chunked.as_bytes(), false).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
-    assert!(gw.stored().is_empty());
+    assert!(gw.stored().await.is_empty());
     still_serving(&gw).await;
     gw.stop().await;
 }
@@ -96,7 +96,7 @@ async fn truncated_body_is_refused_and_not_stored() {
         answer.is_empty() || answer.starts_with("HTTP/1.1 400"),
         "{answer}"
     );
-    assert!(gw.stored().is_empty());
+    assert!(gw.stored().await.is_empty());
     still_serving(&gw).await;
     gw.stop().await;
 }
@@ -109,7 +109,7 @@ async fn invalid_utf8_and_malformed_json() {
     let (status, _, _) =
         send_signed(&gw, "gh", "/gh", &bytes, &[("X-GitHub-Delivery", "binary")]).await;
     assert_eq!(status, 200);
-    assert_eq!(gw.stored()[0].2, bytes);
+    assert_eq!(gw.stored().await[0].2, bytes);
     // A source that reads its event id from JSON: malformed JSON is a 400.
     let (status, _, text) = send_signed(&gw, "custom", "/custom", b"{\"id\": ", &[]).await;
     assert_eq!(
@@ -135,7 +135,7 @@ async fn invalid_utf8_and_malformed_json() {
     )
     .await;
     assert_eq!(status, 422);
-    assert_eq!(gw.stored().len(), 1);
+    assert_eq!(gw.stored().await.len(), 1);
     still_serving(&gw).await;
     gw.stop().await;
 }
@@ -157,7 +157,7 @@ async fn huge_headers_are_431() {
     )
     .await;
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
-    assert!(gw.stored().is_empty());
+    assert!(gw.stored().await.is_empty());
     still_serving(&gw).await;
     gw.stop().await;
 }
@@ -190,7 +190,7 @@ async fn slow_clients_cannot_hold_the_server() {
     assert!(out.starts_with("HTTP/1.1 408"), "{out}");
     // Meanwhile other clients were served.
     still_serving(&gw).await;
-    assert_eq!(gw.stored().len(), 1);
+    assert_eq!(gw.stored().await.len(), 1);
     gw.stop().await;
 }
 
@@ -217,7 +217,7 @@ async fn wrong_method_and_unknown_path() {
     );
     let answer = raw(&gw, b"NOT HTTP AT ALL\r\n\r\n", false).await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
-    assert!(gw.stored().is_empty());
+    assert!(gw.stored().await.is_empty());
     still_serving(&gw).await;
     gw.stop().await;
 }
@@ -244,7 +244,7 @@ async fn an_http_1_1_request_without_host_is_400() {
         answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"),
         "{answer}"
     );
-    assert!(gw.stored().is_empty());
+    assert!(gw.stored().await.is_empty());
     still_serving(&gw).await;
     gw.stop().await;
 }
@@ -338,7 +338,7 @@ async fn bodies_held_in_memory_are_bounded_in_total() {
         counts.iter().find(|(o, _)| *o == "overloaded").unwrap().1,
         1
     );
-    assert!(gw.stored().is_empty());
+    assert!(gw.stored().await.is_empty());
     drop(holders);
     gw.stop().await;
 }

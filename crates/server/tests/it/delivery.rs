@@ -123,9 +123,9 @@ async fn start_resetter(n: usize, forward_to: String) -> String {
     url
 }
 
-async fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+async fn wait_for(what: &str, timeout: Duration, mut done: impl AsyncFnMut() -> bool) {
     let started = Instant::now();
-    while !done() {
+    while !done().await {
         assert!(started.elapsed() < timeout, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
@@ -153,16 +153,31 @@ async fn send_events(gw: &TestGateway, count: usize) {
     }
 }
 
-fn deliveries(gw: &TestGateway) -> Vec<(String, String, i64)> {
-    let conn = rusqlite::Connection::open(&gw.db).unwrap();
-    let mut statement = conn
-        .prepare("SELECT destination, status, attempts FROM deliveries ORDER BY destination")
-        .unwrap();
-    statement
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+/// Every delivery as (destination, status, attempts), by destination, through the store API.
+async fn deliveries(gw: &TestGateway) -> Vec<(String, String, i64)> {
+    let mut rows = Vec::new();
+    for record in delivery_records(gw.gateway.store()).await {
+        rows.push((
+            record.destination,
+            record.status.as_str().to_owned(),
+            record.attempts,
+        ));
+    }
+    rows.sort();
+    rows
+}
+
+/// Every delivery of every event in `store`, with its attempts.
+async fn delivery_records(store: &hookgate_store::Store) -> Vec<hookgate_store::DeliveryRecord> {
+    let mut records = Vec::new();
+    for (event, _) in store
+        .replay_candidates(hookgate_store::ListFilter::default())
+        .await
         .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+    {
+        records.extend(store.deliveries(&event.summary.id).await.unwrap());
+    }
+    records
 }
 
 #[tokio::test]
@@ -194,17 +209,21 @@ async fn retries_until_success_and_honours_retry_after_and_gone() {
             .iter()
             .all(|n| s.received.get(*n).is_some_and(|v| !v.is_empty()))
     };
-    wait_for("deliveries", Duration::from_secs(15), || {
+    wait_for("deliveries", Duration::from_secs(15), async || {
         done(&["flaky", "busy", "reset", "ok"])
     })
     .await;
-    wait_for("every attempt recorded", Duration::from_secs(5), || {
-        let rows = deliveries(&gw);
-        rows.len() == 5
-            && rows
-                .iter()
-                .all(|(d, s, _)| s == if d == "gone" { "dead" } else { "delivered" })
-    })
+    wait_for(
+        "every attempt recorded",
+        Duration::from_secs(5),
+        async || {
+            let rows = deliveries(&gw).await;
+            rows.len() == 5
+                && rows
+                    .iter()
+                    .all(|(d, s, _)| s == if d == "gone" { "dead" } else { "delivered" })
+        },
+    )
     .await;
     {
         let s = state.lock().unwrap();
@@ -223,7 +242,7 @@ async fn retries_until_success_and_honours_retry_after_and_gone() {
             "one webhook-id per destination"
         );
     }
-    let rows = deliveries(&gw);
+    let rows = deliveries(&gw).await;
     let by_name: HashMap<&str, (&str, i64)> = rows
         .iter()
         .map(|(d, st, a)| (d.as_str(), (st.as_str(), *a)))
@@ -237,19 +256,21 @@ async fn retries_until_success_and_honours_retry_after_and_gone() {
         "two connection resets, then success"
     );
     // 429 with Retry-After: 1 — the second attempt came at least a second after the first.
-    let conn = rusqlite::Connection::open(&gw.db).unwrap();
-    let starts: Vec<i64> = conn
-        .prepare("SELECT a.started_at FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.destination = 'busy' ORDER BY a.id")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let records = delivery_records(gw.gateway.store()).await;
+    let history = |name: &str| {
+        records
+            .iter()
+            .find(|r| r.destination == name)
+            .unwrap()
+            .history
+            .clone()
+    };
+    let starts: Vec<i64> = history("busy").iter().map(|a| a.started_at_ms).collect();
     assert!(starts[1] - starts[0] >= 1000, "{starts:?}");
-    let snippet: String = conn
-        .query_row("SELECT response FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.destination = 'gone'", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(snippet, "no such endpoint");
+    assert_eq!(
+        history("gone")[0].response.as_deref(),
+        Some("no such endpoint")
+    );
     gw.stop().await;
 }
 
@@ -271,10 +292,14 @@ async fn hand_overs_that_outwait_their_lease_are_delivered_from_the_queue_once_e
     );
     let gw = spawn(&config).await;
     send_events(&gw, 40).await;
-    wait_for("every delivery recorded", Duration::from_secs(60), || {
-        let rows = deliveries(&gw);
-        rows.len() == 40 && rows.iter().all(|(_, s, _)| s == "delivered")
-    })
+    wait_for(
+        "every delivery recorded",
+        Duration::from_secs(60),
+        async || {
+            let rows = deliveries(&gw).await;
+            rows.len() == 40 && rows.iter().all(|(_, s, _)| s == "delivered")
+        },
+    )
     .await;
     {
         let s = state.lock().unwrap();
@@ -288,6 +313,7 @@ async fn hand_overs_that_outwait_their_lease_are_delivered_from_the_queue_once_e
         assert_eq!(s.bad_signatures, 0);
     }
     assert!(deliveries(&gw)
+        .await
         .iter()
         .all(|(_, _, attempts)| *attempts == 1));
     gw.stop().await;
@@ -310,17 +336,23 @@ async fn a_clean_stop_leaves_undelivered_events_due_not_leased() {
     send_events(&gw, 20).await;
     let db = gw.db.clone();
     let _dir = gw.stop().await;
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
-    let pending = count("SELECT count(*) FROM deliveries WHERE status = 'pending'");
-    let delivered = count("SELECT count(*) FROM deliveries WHERE status = 'delivered'");
+    let store = open_store(&db);
+    let counts = store.delivery_counts().await.unwrap();
+    let (pending, delivered) = (counts.pending, counts.delivered);
     assert_eq!(pending + delivered, 20);
     assert!(pending > 0, "the receiver is slower than the sender");
+    let leased: i64 = store
+        .destination_stats(i64::MIN)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.leased)
+        .sum();
     assert_eq!(
-        count("SELECT count(*) FROM deliveries WHERE lease_until IS NOT NULL OR lease_owner IS NOT NULL"),
-        0,
+        leased, 0,
         "a clean stop keeps no lease: the next run delivers at once"
     );
+    store.close().await;
     assert_eq!(
         state.lock().unwrap().received["paced"].len() as i64,
         delivered
@@ -343,36 +375,46 @@ async fn a_slow_destination_delays_neither_ingest_nor_others_and_max_attempts_en
     // The slow destination needs 20 events × 2 attempts × 300 ms = 12 s, one at a time. By
     // order, not by the clock: ingest ends, and the fast destination has everything, while
     // the slow one has finished almost nothing.
-    let slow_finished = |gw: &TestGateway| {
+    async fn slow_finished(gw: &TestGateway) -> usize {
         deliveries(gw)
+            .await
             .iter()
             .filter(|(d, s, _)| d == "slow" && s != "pending")
             .count()
-    };
+    }
     send_events(&gw, 20).await;
     assert!(
-        slow_finished(&gw) < 20,
+        slow_finished(&gw).await < 20,
         "ingest waited for the slow destination"
     );
-    wait_for("the fast destination", Duration::from_secs(20), || {
-        state
-            .lock()
-            .unwrap()
-            .received
-            .get("ok")
-            .is_some_and(|v| v.len() == 20)
-    })
+    wait_for(
+        "the fast destination",
+        Duration::from_secs(20),
+        async || {
+            state
+                .lock()
+                .unwrap()
+                .received
+                .get("ok")
+                .is_some_and(|v| v.len() == 20)
+        },
+    )
     .await;
     assert!(
-        slow_finished(&gw) < 20,
+        slow_finished(&gw).await < 20,
         "fast deliveries waited for the slow destination"
     );
     // The slow one times out twice per event and is dead after max_attempts = 2.
-    wait_for("a dead slow delivery", Duration::from_secs(10), || {
-        deliveries(&gw)
-            .iter()
-            .any(|(d, s, a)| d == "slow" && s == "dead" && *a == 2)
-    })
+    wait_for(
+        "a dead slow delivery",
+        Duration::from_secs(10),
+        async || {
+            deliveries(&gw)
+                .await
+                .iter()
+                .any(|(d, s, a)| d == "slow" && s == "dead" && *a == 2)
+        },
+    )
     .await;
     gw.stop().await;
 }
@@ -425,7 +467,7 @@ async fn command_and_file_destinations() {
     let event_id = headers["hookgate-event-id"].to_str().unwrap().to_owned();
     let webhook_id = hookgate_store::webhook_id(&event_id, "script");
     let meta = out.join(format!("{webhook_id}.meta"));
-    wait_for("the script", Duration::from_secs(10), || {
+    wait_for("the script", Duration::from_secs(10), async || {
         meta.exists() && std::fs::read_to_string(&meta).is_ok_and(|m| m.ends_with('\n'))
     })
     .await;
@@ -439,7 +481,7 @@ async fn command_and_file_destinations() {
     );
     // The file destination: one fsynced JSON line, read back.
     let audit = dir.path().join("audit/events.jsonl");
-    wait_for("the audit line", Duration::from_secs(5), || {
+    wait_for("the audit line", Duration::from_secs(5), async || {
         std::fs::read_to_string(&audit).is_ok_and(|t| t.ends_with('\n'))
     })
     .await;
@@ -462,8 +504,9 @@ async fn command_and_file_destinations() {
     wait_for(
         "the hanging command to be dead",
         Duration::from_secs(10),
-        || {
+        async || {
             deliveries(&gw)
+                .await
                 .iter()
                 .any(|(d, s, _)| d == "hang" && s == "dead")
         },
@@ -482,7 +525,7 @@ async fn command_and_file_destinations() {
                 .contains(") Z ");
         assert!(!alive, "child {pid} of the killed command survived");
     }
-    let rows = deliveries(&gw);
+    let rows = deliveries(&gw).await;
     assert!(rows.contains(&("script".into(), "delivered".into(), 1)));
     assert!(rows.contains(&("audit".into(), "delivered".into(), 1)));
     gw.stop().await;
@@ -505,12 +548,15 @@ async fn unrouted_events_are_stored_and_marked() {
     )
     .await;
     assert_eq!(status, 200);
-    let conn = rusqlite::Connection::open(&gw.db).unwrap();
-    let routing: String = conn
-        .query_row("SELECT routing FROM events", [], |r| r.get(0))
+    let events = gw
+        .gateway
+        .store()
+        .list(hookgate_store::ListFilter::default())
+        .await
         .unwrap();
-    assert_eq!(routing, "unrouted");
-    assert!(deliveries(&gw).is_empty());
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].status, hookgate_store::EventStatus::Unrouted);
+    assert!(deliveries(&gw).await.is_empty());
     gw.stop().await;
 }
 
@@ -532,20 +578,24 @@ async fn a_nul_in_a_topic_does_not_make_a_command_delivery_impossible() {
     )
     .await;
     assert_eq!(status, 200);
-    wait_for("the command's output", Duration::from_secs(10), || {
-        out.exists()
-    })
+    wait_for(
+        "the command's output",
+        Duration::from_secs(10),
+        async || out.exists(),
+    )
     .await;
-    wait_for("the delivery recorded", Duration::from_secs(10), || {
-        deliveries(&gw).iter().any(|(_, s, _)| s != "pending")
-    })
+    wait_for(
+        "the delivery recorded",
+        Duration::from_secs(10),
+        async || deliveries(&gw).await.iter().any(|(_, s, _)| s != "pending"),
+    )
     .await;
     assert_eq!(
         std::fs::read_to_string(&out).unwrap(),
         "a\u{fffd}b|a\u{fffd}b"
     );
     assert_eq!(
-        deliveries(&gw),
+        deliveries(&gw).await,
         [("cmd".to_owned(), "delivered".to_owned(), 1)]
     );
     gw.stop().await;
@@ -566,14 +616,12 @@ async fn request_data_after_double_dash_is_never_an_option() {
     )
     .await;
     assert_eq!(status, 200);
-    wait_for("the attempt", Duration::from_secs(10), || {
-        deliveries(&gw).iter().any(|(_, s, _)| s == "dead")
+    wait_for("the attempt", Duration::from_secs(10), async || {
+        deliveries(&gw).await.iter().any(|(_, s, _)| s == "dead")
     })
     .await;
-    let conn = rusqlite::Connection::open(&gw.db).unwrap();
-    let error: String = conn
-        .query_row("SELECT error FROM attempts", [], |r| r.get(0))
-        .unwrap();
+    let records = delivery_records(gw.gateway.store()).await;
+    let error = records[0].history[0].error.clone().unwrap();
     assert!(
         error.contains("'--version'") && error.contains("No such file"),
         "{error}"

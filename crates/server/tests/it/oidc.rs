@@ -162,16 +162,13 @@ async fn discovery_rotation_outage_and_untrusted_issuers() {
         let s = issuer.state.lock().unwrap();
         assert_eq!((s.discovery_hits, s.jwks_hits), (1, 1), "keys are cached");
     }
-    let conn = rusqlite::Connection::open(&gw.db).unwrap();
-    let (topic, tenant, ts): (String, String, String) = conn
-        .query_row(
-            "SELECT topic, tenant, provider_ts FROM events WHERE dedupe_key = 'w-1'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .unwrap();
+    let (event, _) = event_by_provider_id(gw.gateway.store(), "w-1").await;
     assert_eq!(
-        (topic.as_str(), tenant.as_str(), ts.as_str()),
+        (
+            event.summary.topic.as_deref().unwrap(),
+            event.summary.tenant.as_deref().unwrap(),
+            event.provider_timestamp.as_deref().unwrap()
+        ),
         ("orders/placed", "OU1243", "2024-01-1T10:00:00.7777748Z")
     );
 
@@ -205,7 +202,7 @@ async fn discovery_rotation_outage_and_untrusted_issuers() {
     // A token signed by a key the issuer never published: 403.
     let (rogue, _) = rsa_key("k1");
     assert_eq!(send_pps(&gw, &issuer.url, &rogue, "k1", "w-8").await.0, 403);
-    assert_eq!(gw.stored().len(), 5);
+    assert_eq!(gw.stored().await.len(), 5);
     gw.stop().await;
 }
 
@@ -220,7 +217,7 @@ async fn issuer_down_before_any_key_is_known_is_500_and_nothing_is_stored() {
         (status, text.as_str()),
         (500, r#"{"error":"internal error"}"#)
     );
-    assert!(gw.stored().is_empty());
+    assert!(gw.stored().await.is_empty());
     gw.stop().await;
 }
 

@@ -35,7 +35,7 @@ async fn entrupy_over_http() {
             "{what}"
         );
     }
-    let stored = gw.stored();
+    let stored = gw.stored().await;
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].2, body.as_bytes());
     assert!(
@@ -80,7 +80,7 @@ async fn freispace_over_http() {
         (status, text.as_str()),
         (403, r#"{"message":"Invalid signature"}"#)
     );
-    assert_eq!(gw.stored().len(), 1);
+    assert_eq!(gw.stored().await.len(), 1);
     gw.stop().await;
 }
 
@@ -144,7 +144,7 @@ async fn qitech_over_http() {
         .filter(|(k, _)| k != "authorization")
         .collect();
     assert_eq!(send(no_token, body).await.0, 403);
-    assert_eq!(gw.stored().len(), 1);
+    assert_eq!(gw.stored().await.len(), 1);
     gw.stop().await;
 }
 
@@ -183,7 +183,7 @@ async fn trivialsec_over_http() {
     let bad = br#"{"event_id":"0f6c7b34-8f5d-4b43-9a7c-6e9b5b1d2c11","event_name":"nope","timestamp":"2024-01-01T10:00:00","payload":{}}"#;
     let (status, _, text) = send_signed(&gw, "trivialsec", "/webhook/trivialsec", bad, &[]).await;
     assert_eq!(status, 422, "{text}");
-    let stored = gw.stored();
+    let stored = gw.stored().await;
     assert_eq!(stored.len(), 1);
     assert_eq!(
         stored[0].1.as_deref(),

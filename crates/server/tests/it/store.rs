@@ -41,7 +41,7 @@ async fn duplicates_get_the_original_answer_and_are_not_stored_again() {
     .await;
     assert_eq!(s3, 200);
     assert_ne!(h3["hookgate-event-id"], h1["hookgate-event-id"]);
-    assert_eq!(gw.stored().len(), 2);
+    assert_eq!(gw.stored().await.len(), 2);
     gw.stop().await;
 }
 
@@ -81,7 +81,11 @@ async fn a_store_that_cannot_commit_answers_503_with_retry_after() {
         ok > 0 && unavailable > 0,
         "{ok} ok, {unavailable} unavailable"
     );
-    assert_eq!(gw.stored().len(), ok, "every 200 is stored, no 503 is");
+    assert_eq!(
+        gw.stored().await.len(),
+        ok,
+        "every 200 is stored, no 503 is"
+    );
     let health = client().get(gw.url("/health")).send().await.unwrap();
     assert_eq!(health.status(), 200);
     gw.stop().await;
@@ -157,13 +161,7 @@ async fn shutdown_lets_in_flight_requests_finish() {
     stream.read_to_string(&mut response).await.unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     let _dir = stopping.await.unwrap();
-    let conn = rusqlite::Connection::open(db).unwrap();
-    let count: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM events WHERE dedupe_key = 'in-flight'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(count, 1);
+    let store = open_store(&db);
+    event_by_provider_id(&store, "in-flight").await;
+    store.close().await;
 }

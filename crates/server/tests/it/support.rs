@@ -94,17 +94,10 @@ impl TestGateway {
         format!("http://{}{}", self.addr, path)
     }
 
-    /// Rows in the events table, read through a separate connection.
-    pub fn stored(&self) -> Vec<(String, Option<String>, Vec<u8>, String)> {
-        let conn = rusqlite::Connection::open(&self.db).unwrap();
-        let mut statement = conn
-            .prepare("SELECT source, dedupe_key, body, headers FROM events ORDER BY id")
-            .unwrap();
-        statement
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
+    /// Every stored event, oldest first, read through the store API: (source, provider
+    /// id, body, headers as JSON).
+    pub async fn stored(&self) -> Vec<(String, Option<String>, Vec<u8>, String)> {
+        stored_in(self.gateway.store()).await
     }
 
     /// Stops the gateway (drain + flush) and hands back its directory, database included.
@@ -190,4 +183,50 @@ pub async fn send_signed(
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     post(&gateway.url(path), body.to_vec(), &headers).await
+}
+
+/// Every event in `store`, oldest first: (source, provider id, body, headers as JSON).
+pub async fn stored_in(
+    store: &hookgate_store::Store,
+) -> Vec<(String, Option<String>, Vec<u8>, String)> {
+    store
+        .replay_candidates(hookgate_store::ListFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(event, _)| {
+            (
+                event.summary.source,
+                event.summary.dedupe_key,
+                event.body.to_vec(),
+                serde_json::to_string(&event.headers).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The store at `db` (a stopped gateway's), opened through the store API.
+pub fn open_store(db: &std::path::Path) -> hookgate_store::Store {
+    hookgate_store::Store::open(&format!("sqlite://{}", db.display()), &Default::default()).unwrap()
+}
+
+/// The event whose provider id is `key`, with its deliveries.
+pub async fn event_by_provider_id(
+    store: &hookgate_store::Store,
+    key: &str,
+) -> (
+    hookgate_store::EventRecord,
+    Vec<hookgate_store::DeliveryRecord>,
+) {
+    let found = store
+        .list(hookgate_store::ListFilter {
+            provider_id: Some(key.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1, "one event with provider id {key}");
+    let event = store.get(&found[0].id).await.unwrap().unwrap();
+    let deliveries = store.deliveries(&found[0].id).await.unwrap();
+    (event, deliveries)
 }

@@ -139,7 +139,7 @@ async fn https_with_http1_and_http2_tls12_plus_and_a_reloaded_certificate() {
         .await
         .unwrap();
     assert_eq!(stored.status(), 200);
-    assert_eq!(gw.stored().len(), 1);
+    assert_eq!(gw.stored().await.len(), 1);
     // Plain HTTP on the TLS port is not served.
     assert!(reqwest::get(format!("http://{}/health", gw.addr))
         .await
