@@ -224,7 +224,7 @@ impl Gateway {
         self.live
             .store(Arc::new(Live::new(Arc::new(config), keys, &self.metrics)));
         if !reloaded.destinations.removed.is_empty() {
-            match self.store.destination_stats(now_ms()).await {
+            match self.store.destination_stats().await {
                 Ok(stats) => {
                     reloaded.stranded = stats
                         .into_iter()

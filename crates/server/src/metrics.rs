@@ -585,7 +585,7 @@ impl Metrics {
         store: &hookgate_store::Store,
     ) -> Result<String, hookgate_store::StoreError> {
         let now = crate::now_ms();
-        let stats = store.destination_stats(now).await?;
+        let stats = store.destination_stats().await?;
         if let Some(bytes) = store.size_bytes().await? {
             self.store_bytes.set(bytes as i64);
         }

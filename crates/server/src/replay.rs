@@ -116,10 +116,9 @@ pub async fn apply(
     plan: &ReplayPlan,
     mut progress: impl FnMut(usize),
 ) -> Result<usize, StoreError> {
-    let now = crate::now_ms();
     let mut done = 0;
     for chunk in plan.targets.chunks(500) {
-        done += store.replay(chunk.to_vec(), now).await?;
+        done += store.replay(chunk.to_vec()).await?;
         progress(done);
     }
     Ok(done)

@@ -12,7 +12,9 @@ use crate::retention::PruneRule;
 use crate::StoreError;
 
 /// One storage backend. The guarantees each method must keep are on [`crate::Store`]'s
-/// method of the same name.
+/// method of the same name. Leases, retries and pauses are timed by the backend's own
+/// clock (never a caller's): several nodes sharing a database must agree on when a lease
+/// ends.
 #[async_trait::async_trait]
 pub(crate) trait Backend: Send + Sync + 'static {
     /// What it is, for `Debug` and logs (never a password).
@@ -37,14 +39,13 @@ pub(crate) trait Backend: Send + Sync + 'static {
         &self,
         destination: &str,
         limit: u32,
-        now_ms: i64,
         lease_ms: i64,
         owner: &str,
     ) -> Result<Vec<Claimed>, StoreError>;
 
     async fn complete(&self, attempt: Attempt) -> Result<(), StoreError>;
 
-    async fn replay(&self, targets: ReplayTargets, now_ms: i64) -> Result<usize, StoreError>;
+    async fn replay(&self, targets: ReplayTargets) -> Result<usize, StoreError>;
 
     async fn release(&self, destination: &str, owner: &str) -> Result<usize, StoreError>;
 
@@ -57,7 +58,7 @@ pub(crate) trait Backend: Send + Sync + 'static {
         filter: ListFilter,
     ) -> Result<Vec<(EventRecord, Vec<(String, DeliveryStatus)>)>, StoreError>;
 
-    async fn destination_stats(&self, now_ms: i64) -> Result<Vec<DestinationStats>, StoreError>;
+    async fn destination_stats(&self) -> Result<Vec<DestinationStats>, StoreError>;
 
     async fn prune(
         &self,
@@ -69,12 +70,7 @@ pub(crate) trait Backend: Send + Sync + 'static {
 
     async fn paused(&self) -> Result<Vec<String>, StoreError>;
 
-    async fn set_paused(
-        &self,
-        destination: &str,
-        paused: bool,
-        now_ms: i64,
-    ) -> Result<bool, StoreError>;
+    async fn set_paused(&self, destination: &str, paused: bool) -> Result<bool, StoreError>;
 
     fn record_refusal(&self, refusal: Refusal) -> bool;
 

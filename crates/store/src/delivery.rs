@@ -127,8 +127,9 @@ pub struct Attempt {
     pub status_code: Option<i64>,
     /// The delivery's state after this attempt.
     pub next_status: DeliveryStatus,
-    /// When to try again (pending only), Unix ms.
-    pub next_at_ms: i64,
+    /// How long after it is recorded to try again (pending only), in ms: counted on the
+    /// store's clock.
+    pub retry_in_ms: i64,
     /// Up to 1 KiB of the answer.
     pub response: Option<String>,
     /// What went wrong, if anything.

@@ -46,14 +46,7 @@ impl Backend for Discard {
         Ok(Vec::new())
     }
 
-    async fn claim(
-        &self,
-        _: &str,
-        _: u32,
-        _: i64,
-        _: i64,
-        _: &str,
-    ) -> Result<Vec<Claimed>, StoreError> {
+    async fn claim(&self, _: &str, _: u32, _: i64, _: &str) -> Result<Vec<Claimed>, StoreError> {
         Ok(Vec::new())
     }
 
@@ -61,7 +54,7 @@ impl Backend for Discard {
         Ok(())
     }
 
-    async fn replay(&self, _: ReplayTargets, _: i64) -> Result<usize, StoreError> {
+    async fn replay(&self, _: ReplayTargets) -> Result<usize, StoreError> {
         Ok(0)
     }
 
@@ -84,7 +77,7 @@ impl Backend for Discard {
         Ok(Vec::new())
     }
 
-    async fn destination_stats(&self, _: i64) -> Result<Vec<DestinationStats>, StoreError> {
+    async fn destination_stats(&self) -> Result<Vec<DestinationStats>, StoreError> {
         Ok(Vec::new())
     }
 
@@ -100,7 +93,7 @@ impl Backend for Discard {
         Ok(Vec::new())
     }
 
-    async fn set_paused(&self, _: &str, _: bool, _: i64) -> Result<bool, StoreError> {
+    async fn set_paused(&self, _: &str, _: bool) -> Result<bool, StoreError> {
         Ok(false)
     }
 

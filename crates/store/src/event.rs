@@ -127,14 +127,15 @@ impl NewDelivery {
     }
 }
 
-/// Who holds a delivery, and until when (Unix ms). A lease that expires unfinished puts
-/// the delivery back in the queue.
+/// Who holds a delivery, and for how long from the commit, by the store's clock (a
+/// database shared by several nodes keeps the one clock they agree on). A lease that
+/// expires unfinished puts the delivery back in the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     /// The dispatcher's owner id.
     pub owner: std::sync::Arc<str>,
-    /// Expiry, Unix ms.
-    pub until_ms: i64,
+    /// How long it holds, in ms.
+    pub for_ms: i64,
 }
 
 /// What an insert found.

@@ -63,6 +63,13 @@ pub trait CommitObserver: Send + Sync + std::fmt::Debug {
     fn committed(&self, writes: usize, elapsed: std::time::Duration, committed: bool);
 }
 
+/// Now by this process's clock, Unix ms: the clock of the backends a single process owns.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// Store options beyond the URL.
 #[derive(Debug, Clone, Default)]
 pub struct StoreOptions {
@@ -147,12 +154,11 @@ impl Store {
         &self,
         destination: &str,
         limit: u32,
-        now_ms: i64,
         lease_ms: i64,
         owner: &str,
     ) -> Result<Vec<Claimed>, StoreError> {
         self.backend
-            .claim(destination, limit, now_ms, lease_ms, owner)
+            .claim(destination, limit, lease_ms, owner)
             .await
     }
 
@@ -163,8 +169,8 @@ impl Store {
 
     /// Makes each `(event, destination)` pending again (creating the delivery if needed),
     /// with attempts reset and the same `webhook-id`.
-    pub async fn replay(&self, targets: ReplayTargets, now_ms: i64) -> Result<usize, StoreError> {
-        self.backend.replay(targets, now_ms).await
+    pub async fn replay(&self, targets: ReplayTargets) -> Result<usize, StoreError> {
+        self.backend.replay(targets).await
     }
 
     /// Gives up `owner`'s leases on `destination`'s pending deliveries, so they are due at
@@ -199,11 +205,8 @@ impl Store {
 
     /// Every destination with deliveries, or paused: counts by state, leases, the oldest
     /// pending event's arrival.
-    pub async fn destination_stats(
-        &self,
-        now_ms: i64,
-    ) -> Result<Vec<DestinationStats>, StoreError> {
-        self.backend.destination_stats(now_ms).await
+    pub async fn destination_stats(&self) -> Result<Vec<DestinationStats>, StoreError> {
+        self.backend.destination_stats().await
     }
 
     /// Deletes up to `limit` finished events that `rules` select (the oldest first), with
@@ -228,13 +231,8 @@ impl Store {
 
     /// Pauses or resumes `destination` (durably: it holds across restarts). Returns whether
     /// that changed anything.
-    pub async fn set_paused(
-        &self,
-        destination: &str,
-        paused: bool,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
-        self.backend.set_paused(destination, paused, now_ms).await
+    pub async fn set_paused(&self, destination: &str, paused: bool) -> Result<bool, StoreError> {
+        self.backend.set_paused(destination, paused).await
     }
 
     /// Records a refused request without waiting (bounded: see [`REFUSALS_KEPT`]). Returns

@@ -124,6 +124,8 @@ const COMPLETE: &str = "UPDATE deliveries SET status = ?2, attempts = attempts +
 /// thread does nothing but SQLite work.
 struct Prepared {
     event: NewEvent,
+    /// When the insert was asked for (Unix ms): hand-over leases run from here.
+    now_ms: i64,
     headers: String,
     verification: String,
 }
@@ -139,7 +141,8 @@ enum Op {
         owner: String,
         reply: oneshot::Sender<Result<Vec<Claimed>, StoreError>>,
     },
-    Complete(Box<Attempt>, oneshot::Sender<Result<(), StoreError>>),
+    /// An attempt, and when its delivery is due next (Unix ms).
+    Complete(Box<Attempt>, i64, oneshot::Sender<Result<(), StoreError>>),
     Replay(
         ReplayTargets,
         i64,
@@ -206,7 +209,7 @@ impl Op {
                 rows.collect::<rusqlite::Result<Vec<_>>>()
                     .map(Done::Claimed)
             }
-            Op::Complete(attempt, _) => {
+            Op::Complete(attempt, next_at_ms, _) => {
                 tx.prepare_cached(RECORD_ATTEMPT)?.execute(params![
                     attempt.delivery_id,
                     attempt.started_at_ms,
@@ -221,7 +224,7 @@ impl Op {
                 tx.prepare_cached(COMPLETE)?.execute(params![
                     attempt.delivery_id,
                     attempt.next_status.as_str(),
-                    attempt.next_at_ms,
+                    next_at_ms,
                     attempt.error,
                     attempt.started_at_ms + attempt.duration_ms,
                     attempt.owner
@@ -303,7 +306,7 @@ impl Op {
         match (self, done) {
             (Op::Insert(_, reply), Ok(Done::Stored(s))) => drop(reply.send(Ok(s))),
             (Op::Claim { reply, .. }, Ok(Done::Claimed(c))) => drop(reply.send(Ok(c))),
-            (Op::Complete(_, reply), Ok(Done::Completed)) => drop(reply.send(Ok(()))),
+            (Op::Complete(_, _, reply), Ok(Done::Completed)) => drop(reply.send(Ok(()))),
             (Op::Replay(_, _, reply), Ok(Done::Replayed(n))) => drop(reply.send(Ok(n))),
             (Op::Release { reply, .. }, Ok(Done::Released(n))) => drop(reply.send(Ok(n))),
             (Op::Refusal(_), Ok(Done::Recorded)) => {}
@@ -320,7 +323,7 @@ impl Op {
         match self {
             Op::Insert(_, reply) => drop(reply.send(Err(e))),
             Op::Claim { reply, .. } => drop(reply.send(Err(e))),
-            Op::Complete(_, reply) => drop(reply.send(Err(e))),
+            Op::Complete(_, _, reply) => drop(reply.send(Err(e))),
             Op::Replay(_, _, reply) => drop(reply.send(Err(e))),
             Op::Release { reply, .. } => drop(reply.send(Err(e))),
             Op::Refusal(refusal) => {
@@ -457,6 +460,7 @@ impl Backend for SqliteStore {
     async fn insert(&self, event: NewEvent) -> Result<Stored, StoreError> {
         let (reply, answer) = oneshot::channel();
         let prepared = Prepared {
+            now_ms: crate::now_ms(),
             headers: serde_json::to_string(&event.headers).unwrap_or_else(|_| "[]".into()),
             verification: event.verification.to_string(),
             event,
@@ -469,7 +473,6 @@ impl Backend for SqliteStore {
         &self,
         destination: &str,
         limit: u32,
-        now_ms: i64,
         lease_ms: i64,
         owner: &str,
     ) -> Result<Vec<Claimed>, StoreError> {
@@ -477,7 +480,7 @@ impl Backend for SqliteStore {
         let op = Op::Claim {
             destination: destination.to_owned(),
             limit,
-            now_ms,
+            now_ms: crate::now_ms(),
             lease_ms,
             owner: owner.to_owned(),
             reply,
@@ -487,13 +490,18 @@ impl Backend for SqliteStore {
 
     async fn complete(&self, attempt: Attempt) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.submit(Op::Complete(Box::new(attempt), reply), answer)
+        let now = crate::now_ms();
+        let next_at_ms = match attempt.next_status {
+            DeliveryStatus::Pending => now + attempt.retry_in_ms.max(0),
+            DeliveryStatus::Delivered | DeliveryStatus::Dead => now,
+        };
+        self.submit(Op::Complete(Box::new(attempt), next_at_ms, reply), answer)
             .await
     }
 
-    async fn replay(&self, targets: ReplayTargets, now_ms: i64) -> Result<usize, StoreError> {
+    async fn replay(&self, targets: ReplayTargets) -> Result<usize, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.submit(Op::Replay(targets, now_ms, reply), answer)
+        self.submit(Op::Replay(targets, crate::now_ms(), reply), answer)
             .await
     }
 
@@ -586,7 +594,8 @@ impl Backend for SqliteStore {
 
     /// Per destination: counts by state (the `deliveries_due` index, no table reads), and
     /// for the pending ones the leases and the oldest event (ids carry arrival times).
-    async fn destination_stats(&self, now_ms: i64) -> Result<Vec<DestinationStats>, StoreError> {
+    async fn destination_stats(&self) -> Result<Vec<DestinationStats>, StoreError> {
+        let now_ms = crate::now_ms();
         self.read(move |conn| {
             let mut out: Vec<DestinationStats> = Vec::new();
             let mut counts = conn.prepare_cached(
@@ -680,17 +689,12 @@ impl Backend for SqliteStore {
         .await
     }
 
-    async fn set_paused(
-        &self,
-        destination: &str,
-        paused: bool,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
+    async fn set_paused(&self, destination: &str, paused: bool) -> Result<bool, StoreError> {
         let (reply, answer) = oneshot::channel();
         let op = Op::Pause {
             destination: destination.to_owned(),
             paused,
-            now_ms,
+            now_ms: crate::now_ms(),
             reply,
         };
         self.submit(op, answer).await
@@ -996,7 +1000,7 @@ fn insert_event(tx: &rusqlite::Transaction<'_>, prepared: &Prepared) -> rusqlite
             new.destination,
             webhook_id(&event.id.0, &new.destination),
             event.received_at_ms,
-            lease.map(|l| l.until_ms),
+            lease.map(|l| prepared.now_ms + l.for_ms),
             lease.map(|l| &*l.owner),
         ])?;
         deliveries.push(tx.last_insert_rowid());

@@ -137,10 +137,7 @@ async fn events_list_and_show() {
             Some(204),
         ),
     ] {
-        let claimed = store
-            .claim("orders", 1, at, 30_000, "golden")
-            .await
-            .unwrap();
+        let claimed = store.claim("orders", 1, 30_000, "golden").await.unwrap();
         store
             .complete(hookgate_store::Attempt {
                 delivery_id: claimed[0].delivery_id,
@@ -149,7 +146,8 @@ async fn events_list_and_show() {
                 duration_ms: 12,
                 status_code: next,
                 next_status: status,
-                next_at_ms: at + 5_000,
+                // Due again at once: the second claim follows.
+                retry_in_ms: 0,
                 response: None,
                 error: (status != hookgate_store::DeliveryStatus::Delivered)
                     .then(|| "HTTP 503".to_owned()),

@@ -783,7 +783,7 @@ pub(crate) struct DestinationList {
 
 async fn destinations(gateway: &Gateway) -> Result<Vec<DestinationItem>, ApiError> {
     let now = crate::now_ms();
-    let stats = gateway.store.destination_stats(now).await?;
+    let stats = gateway.store.destination_stats().await?;
     let config = gateway.config();
     let mut names: Vec<String> = config.destinations.iter().map(|d| d.name.clone()).collect();
     for s in &stats {
@@ -881,10 +881,7 @@ async fn set_paused(
             "delivery is not running on this gateway",
         ));
     };
-    gateway
-        .store
-        .set_paused(&name, paused, crate::now_ms())
-        .await?;
+    gateway.store.set_paused(&name, paused).await?;
     delivery.set_paused(&name, paused);
     tracing::info!(destination = %name, "{} through the admin API", if paused { "paused" } else { "resumed" });
     Ok(Json(one_destination(&gateway, &name).await?))

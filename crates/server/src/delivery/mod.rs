@@ -515,13 +515,10 @@ impl Delivery {
                 });
                 rows.push(NewDelivery {
                     destination: name,
-                    lease: handed
-                        .as_ref()
-                        .zip(handle)
-                        .map(|((_, until_ms), handle)| Lease {
-                            owner: handle.owner.clone(),
-                            until_ms: *until_ms,
-                        }),
+                    lease: handed.as_ref().zip(handle).map(|(_, handle)| Lease {
+                        owner: handle.owner.clone(),
+                        for_ms: handle.lease.as_millis() as i64,
+                    }),
                 });
                 match handed {
                     Some((place, until_ms)) => Place::HandOver { place, until_ms },
@@ -757,7 +754,7 @@ impl Dispatcher {
         let lease_ms = self.destination.lease().as_millis() as i64;
         let claimed = match self
             .store
-            .claim(name, wanted as u32, now_ms(), lease_ms, &self.owner)
+            .claim(name, wanted as u32, lease_ms, &self.owner)
             .await
         {
             Ok(claimed) => claimed,
@@ -828,19 +825,16 @@ impl Dispatcher {
             drop(permit);
             let event_id = job.event.record.summary.id.clone();
             drop(job.event);
-            let (status, next_at_ms) = match destination.policy.next(attempt, &outcome.verdict) {
-                Next::Delivered => (DeliveryStatus::Delivered, started_ms),
-                Next::Dead => (DeliveryStatus::Dead, started_ms),
-                Next::RetryIn(delay) => (
-                    DeliveryStatus::Pending,
-                    now_ms() + delay.as_millis() as i64,
-                ),
+            let (status, retry_in_ms) = match destination.policy.next(attempt, &outcome.verdict) {
+                Next::Delivered => (DeliveryStatus::Delivered, 0),
+                Next::Dead => (DeliveryStatus::Dead, 0),
+                Next::RetryIn(delay) => (DeliveryStatus::Pending, delay.as_millis() as i64),
             };
             metrics.attempt(status, took, started_ms, outcome.error.as_deref());
             let error = outcome.error.as_deref().unwrap_or("-");
             match status {
                 DeliveryStatus::Dead => tracing::warn!(destination = %destination.name, event = %event_id, attempt, error, "delivery dead; kept for replay"),
-                DeliveryStatus::Pending => tracing::warn!(destination = %destination.name, event = %event_id, attempt, error, next_attempt = %crate::rfc3339(next_at_ms), "delivery failed; will retry"),
+                DeliveryStatus::Pending => tracing::warn!(destination = %destination.name, event = %event_id, attempt, error, next_attempt = %crate::rfc3339(now_ms() + retry_in_ms), "delivery failed; will retry"),
                 DeliveryStatus::Delivered => tracing::debug!(destination = %destination.name, event = %event_id, attempt, "delivered"),
             }
             let record = Attempt {
@@ -850,7 +844,7 @@ impl Dispatcher {
                 duration_ms,
                 status_code: outcome.status_code,
                 next_status: status,
-                next_at_ms,
+                retry_in_ms,
                 response: outcome.response,
                 error: outcome.error,
             };

@@ -1,9 +1,35 @@
 //! Deliveries: created with their event, claimed under leases, completed by the lease
-//! holder only, released, replayed; pauses and per-destination stats.
+//! holder only, released, replayed; pauses and per-destination stats. Leases and retries
+//! run on the store's own clock, so these tests wait real (short) times.
+
+use std::time::Duration;
 
 use hookgate_store::*;
 
 use crate::support::*;
+
+/// A lease long enough that it never runs out during a test.
+const LONG: i64 = 600_000;
+/// A lease a test waits out.
+const SHORT: i64 = 300;
+
+async fn outlive(lease_ms: i64) {
+    tokio::time::sleep(Duration::from_millis(lease_ms as u64 + 50)).await;
+}
+
+fn attempt(delivery_id: i64, owner: &str, next: DeliveryStatus, retry_in_ms: i64) -> Attempt {
+    Attempt {
+        delivery_id,
+        owner: owner.into(),
+        started_at_ms: 1_700,
+        duration_ms: 5,
+        status_code: Some(200),
+        next_status: next,
+        retry_in_ms,
+        response: Some("ok".into()),
+        error: None,
+    }
+}
 
 #[tokio::test]
 async fn deliveries_are_created_with_the_event_claimed_with_leases_and_replayed() {
@@ -19,10 +45,9 @@ async fn deliveries_are_created_with_the_event_claimed_with_leases_and_replayed(
             store.insert(routed).await.unwrap(),
             Stored::Duplicate(_)
         ));
-        let unrouted = event("s", Some("e2"), 10);
         let Stored::New {
             id: unrouted_id, ..
-        } = store.insert(unrouted).await.unwrap()
+        } = store.insert(event("s", Some("e2"), 10)).await.unwrap()
         else {
             panic!()
         };
@@ -32,40 +57,38 @@ async fn deliveries_are_created_with_the_event_claimed_with_leases_and_replayed(
                 pending: 2,
                 delivered: 0,
                 dead: 0
-            }
+            },
+            "{}",
+            db.backend
         );
 
-        let claimed = store.claim("a", 10, 1_000, 500, "w1").await.unwrap();
+        let claimed = store.claim("a", 10, SHORT, "w1").await.unwrap();
         assert_eq!(claimed.len(), 1);
         assert_eq!(claimed[0].webhook_id, webhook_id(&id.0, "a"));
         // Leased: nobody else gets it until the lease expires…
-        assert!(store
-            .claim("a", 10, 1_400, 500, "w2")
-            .await
-            .unwrap()
-            .is_empty());
+        assert!(store.claim("a", 10, SHORT, "w2").await.unwrap().is_empty());
         // …then it returns to the queue (a crashed worker's deliveries are not lost).
-        let again = store.claim("a", 10, 1_600, 500, "w2").await.unwrap();
+        outlive(SHORT).await;
+        let again = store.claim("a", 10, LONG, "w2").await.unwrap();
         assert_eq!(again[0].delivery_id, claimed[0].delivery_id);
         // The first worker's late result is recorded but does not move the delivery.
-        let attempt = |owner: &str, status| Attempt {
-            delivery_id: claimed[0].delivery_id,
-            owner: owner.into(),
-            started_at_ms: 1_700,
-            duration_ms: 5,
-            status_code: Some(200),
-            next_status: status,
-            next_at_ms: 0,
-            response: Some("ok".into()),
-            error: None,
-        };
         store
-            .complete(attempt("w1", DeliveryStatus::Delivered))
+            .complete(attempt(
+                claimed[0].delivery_id,
+                "w1",
+                DeliveryStatus::Delivered,
+                0,
+            ))
             .await
             .unwrap();
         assert_eq!(store.delivery_counts().await.unwrap().delivered, 0);
         store
-            .complete(attempt("w2", DeliveryStatus::Dead))
+            .complete(attempt(
+                claimed[0].delivery_id,
+                "w2",
+                DeliveryStatus::Dead,
+                0,
+            ))
             .await
             .unwrap();
         let records = store.deliveries(&id.0).await.unwrap();
@@ -77,13 +100,10 @@ async fn deliveries_are_created_with_the_event_claimed_with_leases_and_replayed(
 
         // Replay: the dead delivery and the unrouted event become pending, same webhook-id.
         let n = store
-            .replay(
-                vec![
-                    (id.0.clone(), "a".into()),
-                    (unrouted_id.0.clone(), "a".into()),
-                ],
-                2_000,
-            )
+            .replay(vec![
+                (id.0.clone(), "a".into()),
+                (unrouted_id.0.clone(), "a".into()),
+            ])
             .await
             .unwrap();
         assert_eq!(n, 2);
@@ -106,10 +126,37 @@ async fn deliveries_are_created_with_the_event_claimed_with_leases_and_replayed(
             .await
             .unwrap();
         assert!(unrouted.is_empty(), "replayed events are routed now");
-        assert_eq!(
-            store.claim("a", 10, 2_000, 500, "w3").await.unwrap().len(),
-            2
+        assert_eq!(store.claim("a", 10, LONG, "w3").await.unwrap().len(), 2);
+    }
+}
+
+#[tokio::test]
+async fn a_failed_attempt_is_due_again_after_its_retry_delay() {
+    for db in databases() {
+        let store = db.open();
+        let mut e = event("s", Some("e1"), 3);
+        e.destinations = vec![NewDelivery::queued("a")];
+        store.insert(e).await.unwrap();
+        let claimed = store.claim("a", 1, LONG, "w1").await.unwrap();
+        store
+            .complete(attempt(
+                claimed[0].delivery_id,
+                "w1",
+                DeliveryStatus::Pending,
+                SHORT,
+            ))
+            .await
+            .unwrap();
+        // Not leased any more, but not due before its retry delay.
+        assert!(
+            store.claim("a", 1, LONG, "w2").await.unwrap().is_empty(),
+            "{}",
+            db.backend
         );
+        outlive(SHORT).await;
+        let again = store.claim("a", 1, LONG, "w2").await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].attempts, 1);
     }
 }
 
@@ -119,14 +166,13 @@ async fn a_delivery_created_leased_is_claimed_only_when_its_lease_expires() {
         let store = db.open();
         let mut hot = event("s", Some("e1"), 10);
         hot.received_at_ms = 1_000;
-        let lease = Lease {
-            owner: "w1".into(),
-            until_ms: 3_000,
-        };
         hot.destinations = vec![
             NewDelivery {
                 destination: "a".into(),
-                lease: Some(lease),
+                lease: Some(Lease {
+                    owner: "w1".into(),
+                    for_ms: LONG,
+                }),
             },
             NewDelivery::queued("b"),
             NewDelivery::queued("b"),
@@ -144,28 +190,13 @@ async fn a_delivery_created_leased_is_claimed_only_when_its_lease_expires() {
             "one row for a destination named twice"
         );
         // The queued one is claimable at once, the leased one only after its lease.
-        let b = store.claim("b", 10, 1_000, 500, "w2").await.unwrap();
+        let b = store.claim("b", 10, LONG, "w2").await.unwrap();
         assert_eq!(b[0].delivery_id, deliveries[1]);
-        assert!(store
-            .claim("a", 10, 2_999, 500, "w2")
-            .await
-            .unwrap()
-            .is_empty());
+        assert!(store.claim("a", 10, LONG, "w2").await.unwrap().is_empty());
         // The lease holder completes it with the id the insert returned.
-        store
-            .complete(Attempt {
-                delivery_id: deliveries[0],
-                owner: "w1".into(),
-                started_at_ms: 1_001,
-                duration_ms: 2,
-                status_code: Some(204),
-                next_status: DeliveryStatus::Delivered,
-                next_at_ms: 1_001,
-                response: None,
-                error: None,
-            })
-            .await
-            .unwrap();
+        let mut done = attempt(deliveries[0], "w1", DeliveryStatus::Delivered, 0);
+        done.status_code = Some(204);
+        store.complete(done).await.unwrap();
         let a = store
             .deliveries(&id.0)
             .await
@@ -174,31 +205,29 @@ async fn a_delivery_created_leased_is_claimed_only_when_its_lease_expires() {
             .find(|d| d.destination == "a")
             .unwrap();
         assert_eq!((a.status, a.attempts), (DeliveryStatus::Delivered, 1));
-        assert!(store
-            .claim("a", 10, 9_000, 500, "w2")
-            .await
-            .unwrap()
-            .is_empty());
+        assert!(store.claim("a", 10, LONG, "w2").await.unwrap().is_empty());
         // Had the holder vanished, the expired lease would have put it back in the queue.
         let mut lost = event("s", Some("e2"), 10);
         lost.destinations = vec![NewDelivery {
             destination: "a".into(),
             lease: Some(Lease {
                 owner: "gone".into(),
-                until_ms: 3_000,
+                for_ms: SHORT,
             }),
         }];
         let Stored::New { deliveries, .. } = store.insert(lost).await.unwrap() else {
             panic!()
         };
-        let again = store.claim("a", 10, 3_000, 500, "w2").await.unwrap();
+        assert!(store.claim("a", 10, LONG, "w2").await.unwrap().is_empty());
+        outlive(SHORT).await;
+        let again = store.claim("a", 10, LONG, "w2").await.unwrap();
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].delivery_id, deliveries[0]);
 
         // A stopping dispatcher gives its leases up: due at once, not when they expire.
         assert_eq!(store.release("a", "w2").await.unwrap(), 1);
         assert_eq!(store.release("a", "w2").await.unwrap(), 0);
-        let now_due = store.claim("a", 10, 3_001, 500, "w3").await.unwrap();
+        let now_due = store.claim("a", 10, LONG, "w3").await.unwrap();
         assert_eq!(now_due[0].delivery_id, deliveries[0]);
     }
 }
@@ -207,8 +236,8 @@ async fn a_delivery_created_leased_is_claimed_only_when_its_lease_expires() {
 async fn pauses_hold_and_stats_count_by_destination() {
     for db in databases() {
         let store = db.open();
-        assert!(store.set_paused("a", true, 5).await.unwrap());
-        assert!(!store.set_paused("a", true, 6).await.unwrap());
+        assert!(store.set_paused("a", true).await.unwrap());
+        assert!(!store.set_paused("a", true).await.unwrap());
         let mut e = event("s", Some("e1"), 3);
         e.received_at_ms = 1_000;
         e.id = EventId(uuid::Uuid::from_u128(1_000u128 << 80).to_string());
@@ -218,12 +247,12 @@ async fn pauses_hold_and_stats_count_by_destination() {
                 destination: "b".into(),
                 lease: Some(Lease {
                     owner: "w".into(),
-                    until_ms: 9_000,
+                    for_ms: LONG,
                 }),
             },
         ];
         store.insert(e).await.unwrap();
-        let stats = store.destination_stats(2_000).await.unwrap();
+        let stats = store.destination_stats().await.unwrap();
         let a = stats.iter().find(|s| s.destination == "a").unwrap();
         let b = stats.iter().find(|s| s.destination == "b").unwrap();
         assert!(a.paused && !b.paused);
@@ -235,7 +264,7 @@ async fn pauses_hold_and_stats_count_by_destination() {
         store.close().await;
         let reopened = db.open();
         assert_eq!(reopened.paused().await.unwrap(), ["a"]);
-        assert!(reopened.set_paused("a", false, 7).await.unwrap());
+        assert!(reopened.set_paused("a", false).await.unwrap());
         assert!(reopened.paused().await.unwrap().is_empty());
     }
 }
@@ -249,42 +278,22 @@ async fn a_replayed_pending_delivery_keeps_its_lease_and_failed_attempts_read_as
         let Stored::New { id, .. } = store.insert(e).await.unwrap() else {
             panic!()
         };
-        let claimed = store.claim("a", 1, 1_000, 10_000, "w1").await.unwrap();
-        store
-            .complete(Attempt {
-                delivery_id: claimed[0].delivery_id,
-                owner: "w1".into(),
-                started_at_ms: 1_000,
-                duration_ms: 1,
-                status_code: Some(500),
-                next_status: DeliveryStatus::Pending,
-                next_at_ms: 50_000,
-                response: None,
-                error: Some("HTTP 500".into()),
-            })
-            .await
-            .unwrap();
+        let claimed = store.claim("a", 1, LONG, "w1").await.unwrap();
+        let mut failed = attempt(claimed[0].delivery_id, "w1", DeliveryStatus::Pending, 0);
+        failed.status_code = Some(500);
+        failed.error = Some("HTTP 500".into());
+        store.complete(failed).await.unwrap();
         let history = &store.deliveries(&id.0).await.unwrap()[0].history;
         assert_eq!(history[0].outcome, AttemptOutcome::Failed);
         // In flight again, then replayed: due now, but still leased to its holder.
-        let claimed = store.claim("a", 1, 60_000, 10_000, "w2").await.unwrap();
+        let claimed = store.claim("a", 1, SHORT, "w2").await.unwrap();
         assert_eq!(claimed.len(), 1);
         store
-            .replay(vec![(id.0.clone(), "a".into())], 61_000)
+            .replay(vec![(id.0.clone(), "a".into())])
             .await
             .unwrap();
-        assert!(store
-            .claim("a", 1, 61_000, 10_000, "w3")
-            .await
-            .unwrap()
-            .is_empty());
-        assert_eq!(
-            store
-                .claim("a", 1, 70_000, 10_000, "w3")
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
+        assert!(store.claim("a", 1, LONG, "w3").await.unwrap().is_empty());
+        outlive(SHORT).await;
+        assert_eq!(store.claim("a", 1, LONG, "w3").await.unwrap().len(), 1);
     }
 }

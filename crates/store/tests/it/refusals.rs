@@ -28,7 +28,7 @@ async fn refusals_are_a_bounded_ring_listed_newest_first() {
             }
         }
         // A write through the same queue commits after every refusal queued before it.
-        store.set_paused("x", true, 1).await.unwrap();
+        store.set_paused("x", true).await.unwrap();
         let kept = store
             .refusals(RefusalFilter {
                 limit: Some(u32::try_from(total).unwrap()),

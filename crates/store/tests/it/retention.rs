@@ -36,10 +36,7 @@ async fn pruning_deletes_old_finished_events_and_never_a_pending_one() {
             ("d", DeliveryStatus::Delivered),
             ("x", DeliveryStatus::Dead),
         ] {
-            let claimed = store
-                .claim(destination, 1, 2_000, 1_000, "w")
-                .await
-                .unwrap();
+            let claimed = store.claim(destination, 1, 60_000, "w").await.unwrap();
             store
                 .complete(Attempt {
                     delivery_id: claimed[0].delivery_id,
@@ -48,7 +45,7 @@ async fn pruning_deletes_old_finished_events_and_never_a_pending_one() {
                     duration_ms: 1,
                     status_code: Some(200),
                     next_status: next,
-                    next_at_ms: 2_000,
+                    retry_in_ms: 0,
                     response: None,
                     error: None,
                 })
