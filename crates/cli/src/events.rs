@@ -171,7 +171,10 @@ pub(crate) struct ReplayArgs {
 }
 
 /// The store, and what the configuration says of destinations and routes when there is one.
-fn open(args: &StoreArgs) -> Result<(Store, Option<Operations>), Failure> {
+fn open(
+    args: &StoreArgs,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<(Store, Option<Operations>), Failure> {
     let operations = if args.config.exists() {
         Some(Operations::load(&args.config, &ProcessEnvironment).map_err(Failure::config)?)
     } else {
@@ -187,8 +190,9 @@ fn open(args: &StoreArgs) -> Result<(Store, Option<Operations>), Failure> {
             return Err(Failure::config(format!("no store at {path} (has `hookgate serve` run here? pass --store URL or --config FILE)")));
         }
     }
-    let store =
-        Store::open(&url, &StoreOptions::default()).map_err(|e| Failure::runtime(e.to_string()))?;
+    let store = runtime
+        .block_on(Store::open(&url, &StoreOptions::default()))
+        .map_err(|e| Failure::runtime(e.to_string()))?;
     Ok((store, operations))
 }
 
@@ -240,7 +244,7 @@ pub(crate) fn run(command: EventsCommand) -> CommandResult {
 }
 
 fn list(args: ListArgs, runtime: &tokio::runtime::Runtime) -> CommandResult {
-    let (store, _) = open(&args.store)?;
+    let (store, _) = open(&args.store, runtime)?;
     let mut filter = args.filter.to_filter()?;
     filter.limit = Some(args.limit);
     filter.before = args.before.clone();
@@ -281,7 +285,7 @@ fn list(args: ListArgs, runtime: &tokio::runtime::Runtime) -> CommandResult {
 }
 
 fn show(args: ShowArgs, runtime: &tokio::runtime::Runtime) -> CommandResult {
-    let (store, _) = open(&args.store)?;
+    let (store, _) = open(&args.store, runtime)?;
     let not_found = |what: String| Failure {
         message: format!("no event {what}"),
         code: crate::EXIT_REFUSED,
@@ -417,7 +421,7 @@ fn replay(args: ReplayArgs, runtime: &tokio::runtime::Runtime) -> CommandResult 
     if !request.is_filtered() && !args.all {
         return Err(Failure::config("name an event id or a filter (--source, --topic, --tenant, --provider-id, --status, --since, --until), or pass --all"));
     }
-    let (store, operations) = open(&args.store)?;
+    let (store, operations) = open(&args.store, runtime)?;
     if let (Some(name), Some(operations)) = (&args.destination, &operations) {
         if !operations.destinations.contains(name) {
             return Err(Failure::config(format!(
@@ -485,7 +489,7 @@ fn replay(args: ReplayArgs, runtime: &tokio::runtime::Runtime) -> CommandResult 
 }
 
 fn prune(args: PruneArgs, runtime: &tokio::runtime::Runtime) -> CommandResult {
-    let (store, operations) = open(&args.store)?;
+    let (store, operations) = open(&args.store, runtime)?;
     let now = hookgate_server::now_ms();
     let rules = match (args.older_than, &operations) {
         (Some(keep), _) => hookgate_server::retention::rules(Some(keep), &[], now),

@@ -273,7 +273,7 @@ fn check_config(config: &std::path::Path) -> CommandResult {
         return Err(Failure::config(problems.join("\nerror: ")));
     }
     outln!("{}: ok", config.display());
-    outln!("store: {}", loaded.store_url);
+    outln!("store: {}", hookgate_store::redacted_url(&loaded.store_url));
     for source in &loaded.sources {
         let schemes: Vec<&str> = source.source.checks().iter().map(|c| c.kind()).collect();
         outln!(

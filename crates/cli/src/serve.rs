@@ -105,11 +105,18 @@ async fn run(config: Config, reload: ReloadFrom) -> anyhow::Result<()> {
     let metrics = Arc::new(hookgate_server::metrics::Metrics::for_config(&config));
     let options = StoreOptions {
         max_size: config.store_max_size,
+        relaxed_durability: config.store_durability == hookgate_server::config::Durability::Relaxed,
         observer: metrics.commit_observer(),
         ..Default::default()
     };
     let store = Store::open(&config.store_url, &options)
-        .with_context(|| format!("opening the store {}", config.store_url))?;
+        .await
+        .with_context(|| {
+            format!(
+                "opening the store {}",
+                hookgate_store::redacted_url(&config.store_url)
+            )
+        })?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| {
@@ -162,7 +169,7 @@ async fn run(config: Config, reload: ReloadFrom) -> anyhow::Result<()> {
         tracing::info!("route: {}", route.describe());
     }
     tracing::info!("health: {scheme}://{address}/health, readiness: {scheme}://{address}/ready");
-    tracing::info!(store = %config.store_url, "hookgate listening on {scheme}://{address}");
+    tracing::info!(store = %hookgate_store::redacted_url(&config.store_url), "hookgate listening on {scheme}://{address}");
     if config.admin_token.is_some() || config.admin_read_token.is_some() {
         tracing::info!("admin API: {operators}/api/v1 (OpenAPI: {operators}/api/v1/openapi.json)");
     } else {

@@ -15,9 +15,12 @@ mod backend;
 mod delivery;
 mod discard;
 mod event;
+mod postgres;
 mod refusal;
 mod retention;
 mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::path::PathBuf;
 
@@ -63,6 +66,58 @@ pub trait CommitObserver: Send + Sync + std::fmt::Debug {
     fn committed(&self, writes: usize, elapsed: std::time::Duration, committed: bool);
 }
 
+/// `url` without its password (`postgres://user:SECRET@host/db` → `postgres://user@host/db`),
+/// for logs and errors.
+pub fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split(':').next().unwrap_or("");
+            format!("{user}@{host}")
+        }
+        None => authority.to_owned(),
+    };
+    // A password in the query string (`?password=…`) goes too.
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some(("password", _)) => "password=[redacted]".to_owned(),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        use super::redacted_url;
+        assert_eq!(
+            redacted_url("postgres://hg:s3cret@db.internal:5432/hookgate?sslmode=require"),
+            "postgres://hg@db.internal:5432/hookgate?sslmode=require"
+        );
+        assert_eq!(
+            redacted_url("postgres://hg@db/hookgate?password=s3cret&sslmode=disable"),
+            "postgres://hg@db/hookgate?password=[redacted]&sslmode=disable"
+        );
+        assert_eq!(
+            redacted_url("sqlite://./data/hookgate.db"),
+            "sqlite://./data/hookgate.db"
+        );
+    }
+}
+
 /// Now by this process's clock, Unix ms: the clock of the backends a single process owns.
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -80,6 +135,10 @@ pub struct StoreOptions {
     pub max_size: Option<u64>,
     /// Most inserts committed in one transaction; default 1024.
     pub max_batch: Option<usize>,
+    /// Accept a PostgreSQL server that commits without durability (`fsync = off` or
+    /// `synchronous_commit = off`), which is refused otherwise (`[store] durability =
+    /// "relaxed"`).
+    pub relaxed_durability: bool,
 }
 
 /// The event store: whichever backend its URL names, behind one contract.
@@ -98,7 +157,7 @@ impl Store {
     /// Opens the store named by `url`: `sqlite://PATH` (created with its directory on first
     /// start, migrated to the current schema), or `discard://` — acknowledges without
     /// storing; only for the load benchmark's baseline.
-    pub fn open(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
         if let Some(path) = url.strip_prefix("sqlite://") {
             if path.is_empty() {
                 return Err(StoreError::Config(
@@ -110,6 +169,11 @@ impl Store {
                     PathBuf::from(path),
                     options,
                 )?),
+            });
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Store {
+                backend: std::sync::Arc::new(postgres::PgStore::open(url, options).await?),
             });
         }
         if url == "discard://" {

@@ -261,6 +261,7 @@ async fn events_need_only_the_store_from_a_configuration() {
         &format!("sqlite://{}", dir.path().join("data/hookgate.db").display()),
         &Default::default(),
     )
+    .await
     .unwrap();
     store
         .insert(unrouted(hookgate_store::EventId::new().0, "d-1"))
@@ -312,7 +313,9 @@ async fn events_need_only_the_store_from_a_configuration() {
 async fn events_prune_deletes_what_is_past_retention() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("p.db").display());
-    let store = hookgate_store::Store::open(&url, &Default::default()).unwrap();
+    let store = hookgate_store::Store::open(&url, &Default::default())
+        .await
+        .unwrap();
     // Ids carry arrival times (UUIDv7): one event from 2001, one from now.
     let old = uuid_at(1_000_000_000_000);
     for (id, key) in [

@@ -54,7 +54,9 @@ fn help_texts() {
 async fn events_list_and_show() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("events.db").display());
-    let store = hookgate_store::Store::open(&url, &Default::default()).unwrap();
+    let store = hookgate_store::Store::open(&url, &Default::default())
+        .await
+        .unwrap();
     // Ids encode their arrival millisecond in their first 48 bits (UUIDv7), as the server
     // makes them: 0x019aaaac2600 = 1_763_800_000_000.
     let events = [

@@ -114,7 +114,9 @@ pub fn stored_events(
             .build()
             .unwrap()
             .block_on(async move {
-                let store = hookgate_store::Store::open(&url, &Default::default()).unwrap();
+                let store = hookgate_store::Store::open(&url, &Default::default())
+                    .await
+                    .unwrap();
                 let mut all = Vec::new();
                 for (event, _) in store
                     .replay_candidates(hookgate_store::ListFilter::default())

@@ -17,7 +17,8 @@ mod source;
 
 pub use operations::Operations;
 pub use server::{
-    parse_size, resolve_store_url, AdminSection, ServerSection, StoreSection, DEFAULT_STORE_URL,
+    parse_size, resolve_store_url, AdminSection, Durability, ServerSection, StoreSection,
+    DEFAULT_STORE_URL,
 };
 pub use source::SourceConfig;
 
@@ -78,6 +79,8 @@ pub struct Config {
     pub store_url: String,
     /// Store size cap.
     pub store_max_size: Option<u64>,
+    /// Whether a PostgreSQL server committing without durability is accepted.
+    pub store_durability: Durability,
     /// How long finished events are kept (`None`: forever); sources may differ.
     pub retention: Option<Duration>,
     /// The operator token of the admin API (`None`: the API answers 404).
@@ -245,6 +248,7 @@ impl Config {
             shutdown_grace,
             store_url,
             store_max_size,
+            store_durability,
             retention,
             admin_token,
             admin_read_token,
@@ -267,6 +271,7 @@ impl Config {
             shutdown_grace,
             store_url,
             store_max_size,
+            store_durability,
             retention,
             admin_token,
             admin_read_token,
@@ -298,6 +303,7 @@ impl Config {
             admin_listen => "admin.listen",
             store_url => "store.url",
             store_max_size => "store.max_size",
+            store_durability => "store.durability",
             max_connections => "server.max_connections",
             max_connections_per_peer => "server.max_connections_per_peer",
             max_buffered_bodies => "server.max_buffered_bodies",

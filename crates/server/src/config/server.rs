@@ -78,6 +78,20 @@ pub struct StoreSection {
     pub max_size: Option<String>,
     /// Finished events older than this are deleted, e.g. `30d`; default: kept forever.
     pub retention: Option<String>,
+    /// `durable` (default): refuse a PostgreSQL server that would commit without
+    /// durability; `relaxed`: accept it, with a warning.
+    pub durability: Durability,
+}
+
+/// `[store] durability`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Every acknowledged event survives a crash of the database server.
+    #[default]
+    Durable,
+    /// The operator accepts a server that commits without fsync.
+    Relaxed,
 }
 
 impl Default for StoreSection {
@@ -86,6 +100,7 @@ impl Default for StoreSection {
             url: DEFAULT_STORE_URL.into(),
             max_size: None,
             retention: None,
+            durability: Durability::Durable,
         }
     }
 }
@@ -191,6 +206,7 @@ pub(super) struct Settings {
     pub shutdown_grace: Duration,
     pub store_url: String,
     pub store_max_size: Option<u64>,
+    pub store_durability: Durability,
     pub retention: Option<Duration>,
     pub admin_token: Option<String>,
     pub admin_read_token: Option<String>,
@@ -372,6 +388,7 @@ pub(super) fn settings(
         shutdown_grace,
         store_url: resolve_store_url(&store.url, base),
         store_max_size,
+        store_durability: store.durability,
         retention,
         admin_token: admin.token,
         admin_read_token: admin.read_token,

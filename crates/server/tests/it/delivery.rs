@@ -336,7 +336,7 @@ async fn a_clean_stop_leaves_undelivered_events_due_not_leased() {
     send_events(&gw, 20).await;
     let db = gw.db.clone();
     let _dir = gw.stop().await;
-    let store = open_store(&db);
+    let store = open_store(&db).await;
     let counts = store.delivery_counts().await.unwrap();
     let (pending, delivered) = (counts.pending, counts.delivered);
     assert_eq!(pending + delivered, 20);

@@ -6,6 +6,7 @@ mod delivery;
 mod limits;
 mod metrics;
 mod oidc;
+mod postgres;
 mod retention;
 mod seeds;
 mod store;

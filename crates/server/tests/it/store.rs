@@ -161,7 +161,7 @@ async fn shutdown_lets_in_flight_requests_finish() {
     stream.read_to_string(&mut response).await.unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     let _dir = stopping.await.unwrap();
-    let store = open_store(&db);
+    let store = open_store(&db).await;
     event_by_provider_id(&store, "in-flight").await;
     store.close().await;
 }

@@ -1,4 +1,5 @@
-//! Starts a real gateway on port 0 with its own SQLite file, and stops it cleanly.
+//! Starts a real gateway on port 0 with its own SQLite file (or a PostgreSQL database of
+//! its own), and stops it cleanly.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -45,11 +46,28 @@ pub async fn spawn_with_admin(config_toml: &str) -> TestGateway {
     .await
 }
 
+/// A gateway on the store at `url` (a PostgreSQL database from
+/// `hookgate_store::testing`, say).
+pub async fn spawn_on(config_toml: &str, url: &str) -> TestGateway {
+    let dir = tempfile::tempdir().unwrap();
+    start_on(dir, config_toml, StoreOptions::default(), false, Some(url)).await
+}
+
 async fn start(
     dir: tempfile::TempDir,
     config_toml: &str,
     options: StoreOptions,
     with_admin: bool,
+) -> TestGateway {
+    start_on(dir, config_toml, options, with_admin, None).await
+}
+
+async fn start_on(
+    dir: tempfile::TempDir,
+    config_toml: &str,
+    options: StoreOptions,
+    with_admin: bool,
+    url: Option<&str>,
 ) -> TestGateway {
     let db = dir.path().join("data/hookgate.db");
     let config = Config::parse(config_toml, "test.toml", dir.path(), &ProcessEnvironment)
@@ -59,7 +77,10 @@ async fn start(
         observer: metrics.commit_observer(),
         ..options
     };
-    let store = Store::open(&format!("sqlite://{}", db.display()), &options).unwrap();
+    let url = url
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("sqlite://{}", db.display()));
+    let store = Store::open(&url, &options).await.unwrap();
     let gateway = Arc::new(Gateway::with_metrics(config, store, metrics));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -206,8 +227,10 @@ pub async fn stored_in(
 }
 
 /// The store at `db` (a stopped gateway's), opened through the store API.
-pub fn open_store(db: &std::path::Path) -> hookgate_store::Store {
-    hookgate_store::Store::open(&format!("sqlite://{}", db.display()), &Default::default()).unwrap()
+pub async fn open_store(db: &std::path::Path) -> hookgate_store::Store {
+    hookgate_store::Store::open(&format!("sqlite://{}", db.display()), &Default::default())
+        .await
+        .unwrap()
 }
 
 /// The event whose provider id is `key`, with its deliveries.

@@ -33,8 +33,8 @@ fn attempt(delivery_id: i64, owner: &str, next: DeliveryStatus, retry_in_ms: i64
 
 #[tokio::test]
 async fn deliveries_are_created_with_the_event_claimed_with_leases_and_replayed() {
-    for db in databases() {
-        let store = db.open();
+    for db in databases().await {
+        let store = db.open().await;
         let mut routed = event("s", Some("e1"), 10);
         routed.destinations = vec![NewDelivery::queued("a"), NewDelivery::queued("b")];
         let Stored::New { id, .. } = store.insert(routed.clone()).await.unwrap() else {
@@ -132,8 +132,8 @@ async fn deliveries_are_created_with_the_event_claimed_with_leases_and_replayed(
 
 #[tokio::test]
 async fn a_failed_attempt_is_due_again_after_its_retry_delay() {
-    for db in databases() {
-        let store = db.open();
+    for db in databases().await {
+        let store = db.open().await;
         let mut e = event("s", Some("e1"), 3);
         e.destinations = vec![NewDelivery::queued("a")];
         store.insert(e).await.unwrap();
@@ -162,8 +162,8 @@ async fn a_failed_attempt_is_due_again_after_its_retry_delay() {
 
 #[tokio::test]
 async fn a_delivery_created_leased_is_claimed_only_when_its_lease_expires() {
-    for db in databases() {
-        let store = db.open();
+    for db in databases().await {
+        let store = db.open().await;
         let mut hot = event("s", Some("e1"), 10);
         hot.received_at_ms = 1_000;
         hot.destinations = vec![
@@ -234,8 +234,8 @@ async fn a_delivery_created_leased_is_claimed_only_when_its_lease_expires() {
 
 #[tokio::test]
 async fn pauses_hold_and_stats_count_by_destination() {
-    for db in databases() {
-        let store = db.open();
+    for db in databases().await {
+        let store = db.open().await;
         assert!(store.set_paused("a", true).await.unwrap());
         assert!(!store.set_paused("a", true).await.unwrap());
         let mut e = event("s", Some("e1"), 3);
@@ -262,7 +262,7 @@ async fn pauses_hold_and_stats_count_by_destination() {
         );
         assert_eq!((b.counts.pending, b.leased), (1, 1));
         store.close().await;
-        let reopened = db.open();
+        let reopened = db.open().await;
         assert_eq!(reopened.paused().await.unwrap(), ["a"]);
         assert!(reopened.set_paused("a", false).await.unwrap());
         assert!(reopened.paused().await.unwrap().is_empty());
@@ -271,8 +271,8 @@ async fn pauses_hold_and_stats_count_by_destination() {
 
 #[tokio::test]
 async fn a_replayed_pending_delivery_keeps_its_lease_and_failed_attempts_read_as_failed() {
-    for db in databases() {
-        let store = db.open();
+    for db in databases().await {
+        let store = db.open().await;
         let mut e = event("s", Some("e1"), 3);
         e.destinations = vec![NewDelivery::queued("a")];
         let Stored::New { id, .. } = store.insert(e).await.unwrap() else {

@@ -6,8 +6,8 @@ use crate::support::*;
 
 #[tokio::test]
 async fn stores_dedupes_and_survives_reopen() {
-    for db in databases() {
-        let store = db.open();
+    for db in databases().await {
+        let store = db.open().await;
         let first = store.insert(event("s", Some("e1"), 10)).await.unwrap();
         let Stored::New { id, .. } = first else {
             panic!("{first:?}")
@@ -34,7 +34,7 @@ async fn stores_dedupes_and_survives_reopen() {
             Err(StoreError::Unavailable(_))
         ));
 
-        let reopened = db.open();
+        let reopened = db.open().await;
         let all = reopened.list(ListFilter::default()).await.unwrap();
         assert_eq!(all.len(), 4);
         let got = reopened.get(&id.0).await.unwrap().unwrap();
@@ -53,8 +53,8 @@ async fn stores_dedupes_and_survives_reopen() {
 
 #[tokio::test]
 async fn concurrent_inserts_are_group_committed_and_all_answered() {
-    for db in databases() {
-        let store = db.open();
+    for db in databases().await {
+        let store = db.open().await;
         let mut tasks = Vec::new();
         for i in 0..500 {
             let store = store.clone();
@@ -89,8 +89,8 @@ async fn concurrent_inserts_are_group_committed_and_all_answered() {
 
 #[tokio::test]
 async fn listings_filter_by_glob_tenant_provider_id_and_page_by_cursor() {
-    for db in databases() {
-        let store = db.open();
+    for db in databases().await {
+        let store = db.open().await;
         let mut ids = Vec::new();
         for (i, topic) in [
             "orders/created",
@@ -180,11 +180,17 @@ async fn listings_filter_by_glob_tenant_provider_id_and_page_by_cursor() {
 
 #[tokio::test]
 async fn a_full_store_refuses_whole_batches_and_keeps_what_it_had() {
-    for db in databases() {
-        let store = db.open_with(&StoreOptions {
-            max_size: Some(64 * 1024),
-            ..Default::default()
-        });
+    for db in databases().await {
+        // The cap: what the empty store takes, and 64 KiB more.
+        let empty = db.open().await;
+        let base = empty.size_bytes().await.unwrap().unwrap();
+        empty.close().await;
+        let store = db
+            .open_with(&StoreOptions {
+                max_size: Some(base + 64 * 1024),
+                ..Default::default()
+            })
+            .await;
         let mut stored = 0;
         let mut refused = 0;
         // Ten at a time, so commits hold several inserts: an insert answered as refused is
@@ -194,9 +200,9 @@ async fn a_full_store_refuses_whole_batches_and_keeps_what_it_had() {
                 .map(|i| {
                     let store = store.clone();
                     tokio::spawn(async move {
-                        store
-                            .insert(event("s", Some(&format!("k{round}-{i}")), 4096))
-                            .await
+                        let mut e = event("s", Some(&format!("k{round}-{i}")), 0);
+                        e.body = incompressible(4096, round * 10 + i);
+                        store.insert(e).await
                     })
                 })
                 .collect();
@@ -228,4 +234,20 @@ async fn a_full_store_refuses_whole_batches_and_keeps_what_it_had() {
         );
         store.ready().await.unwrap();
     }
+}
+
+/// `len` bytes no backend can compress (PostgreSQL compresses large values).
+fn incompressible(len: usize, seed: u64) -> bytes::Bytes {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 56) as u8
+        })
+        .collect::<Vec<u8>>()
+        .into()
 }

@@ -4,6 +4,7 @@
 
 mod deliveries;
 mod events;
+mod postgres;
 mod refusals;
 mod retention;
 mod support;

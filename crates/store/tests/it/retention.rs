@@ -6,8 +6,8 @@ use crate::support::*;
 
 #[tokio::test]
 async fn pruning_deletes_old_finished_events_and_never_a_pending_one() {
-    for db in databases() {
-        let store = db.open();
+    for db in databases().await {
+        let store = db.open().await;
         // Arrival times are in the ids: `at` ms.
         let at = |source: &str, key: &str, ms: i64, to: &[&str]| {
             let mut e = event(source, Some(key), 3);

@@ -1,41 +1,8 @@
-//! Fresh databases of every backend, and events to put in them.
+//! Events to put in the databases `hookgate_store::testing` gives.
 
-use hookgate_store::{EventId, NewEvent, Store, StoreOptions};
+use hookgate_store::{EventId, NewEvent};
 
-/// A database of one backend, for one test: opened (and reopened) by URL, removed when
-/// dropped.
-pub struct Database {
-    /// The backend's name, for assertion messages.
-    pub backend: &'static str,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Database {
-    /// A store on this database (a second call reopens it).
-    pub fn open(&self) -> Store {
-        self.open_with(&StoreOptions::default())
-    }
-
-    /// A store on this database with `options`.
-    pub fn open_with(&self, options: &StoreOptions) -> Store {
-        Store::open(&self.url, options).unwrap_or_else(|e| panic!("{}: {e}", self.backend))
-    }
-}
-
-/// One fresh database per backend.
-pub fn databases() -> Vec<Database> {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!(
-        "sqlite://{}",
-        dir.path().join("nested/dir/hookgate.db").display()
-    );
-    vec![Database {
-        backend: "sqlite",
-        url,
-        _dir: dir,
-    }]
-}
+pub use hookgate_store::testing::*;
 
 /// An event of `source` with provider id `key` and a body of `size` bytes.
 pub fn event(source: &str, key: Option<&str>, size: usize) -> NewEvent {
