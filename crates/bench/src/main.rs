@@ -47,13 +47,28 @@ struct Args {
     /// The hookgate binary; default: next to this one.
     #[arg(long)]
     hookgate: Option<PathBuf>,
-    /// Events to pre-sign per run (default: enough for 80,000/s).
+    /// Events to pre-sign per run (default: enough for 140,000/s).
     #[arg(long)]
     events: Option<usize>,
+    /// A PostgreSQL server (a URL whose user may create databases, e.g.
+    /// `postgres://postgres@127.0.0.1:5432/postgres`): the default run then measures durable
+    /// ingest on it too, each run on a fresh database dropped afterwards. `nodes` needs it.
+    #[arg(long)]
+    postgres: Option<String>,
 }
 
 #[derive(clap::Subcommand)]
 enum Scenario {
+    /// Three gateway nodes on one PostgreSQL database (`--postgres`) delivering to one
+    /// fast receiver, the load spread over them (closed loop): events/s end to end.
+    Nodes {
+        /// Connections sending, spread over the nodes.
+        #[arg(long, default_value_t = 96)]
+        connections: usize,
+        /// Gateway processes.
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+    },
     /// Ingest and HTTP delivery to a fast local receiver, as fast as it goes (closed loop).
     Delivery {
         /// Connections sending.
@@ -349,6 +364,20 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match args.scenario {
+        Some(Scenario::Nodes { connections, nodes }) => {
+            let postgres = args
+                .postgres
+                .as_deref()
+                .context("the nodes scenario needs --postgres URL")?;
+            return runtime.block_on(several_nodes(
+                &binary,
+                postgres,
+                nodes,
+                connections,
+                args.duration,
+                args.body,
+            ));
+        }
         Some(Scenario::Delivery { connections }) => {
             return runtime.block_on(delivery(&binary, connections, args.duration, args.body))
         }
@@ -359,7 +388,7 @@ fn main() -> anyhow::Result<()> {
             let warmup = Duration::from_secs(1);
             let events = args
                 .events
-                .unwrap_or(((args.duration + warmup).as_secs_f64() * 80_000.0) as usize + 10_000);
+                .unwrap_or(((args.duration + warmup).as_secs_f64() * 140_000.0) as usize + 10_000);
             return metrics_cost(
                 &runtime,
                 &binary,
@@ -375,7 +404,7 @@ fn main() -> anyhow::Result<()> {
             let warmup = Duration::from_secs(1);
             let events = args
                 .events
-                .unwrap_or(((args.duration + warmup).as_secs_f64() * 80_000.0) as usize + 10_000);
+                .unwrap_or(((args.duration + warmup).as_secs_f64() * 140_000.0) as usize + 10_000);
             return es512_flood(
                 &runtime,
                 &binary,
@@ -404,7 +433,7 @@ fn main() -> anyhow::Result<()> {
     let warmup = Duration::from_secs(1);
     let events = args
         .events
-        .unwrap_or(((args.duration + warmup).as_secs_f64() * 80_000.0) as usize + 10_000);
+        .unwrap_or(((args.duration + warmup).as_secs_f64() * 140_000.0) as usize + 10_000);
     println!("hookgate load harness: {} B bodies, HMAC-SHA256 (github preset), {:?} measured after {:?} warm-up, {} CPU(s)", args.body, args.duration, warmup, std::thread::available_parallelism().map_or(0, |n| n.get()));
     println!(
         "{:<10} {:>6} {:>12} {:>9} {:>9} {:>10} {:>8} {:>10}",
@@ -412,10 +441,24 @@ fn main() -> anyhow::Result<()> {
     );
     for &connections in &args.connections {
         let mut baseline_rate = f64::NAN;
-        for (label, store) in [
-            ("baseline", "discard://"),
-            ("durable", "sqlite://./data/hookgate.db"),
-        ] {
+        let mut stores = vec![
+            ("baseline", "discard://".to_owned()),
+            ("durable", "sqlite://./data/hookgate.db".to_owned()),
+        ];
+        // A fresh database per run, dropped with `database` at the end of the run.
+        let database = match &args.postgres {
+            Some(admin) => Some(
+                runtime
+                    .block_on(hookgate_store::testing::postgres_on(admin))
+                    .map_err(|e| anyhow::anyhow!(e))?,
+            ),
+            None => None,
+        };
+        if let Some(db) = &database {
+            stores.push(("postgres", db.url().to_owned()));
+        }
+        for (label, store) in &stores {
+            let (label, store) = (*label, store.as_str());
             let dir = tempfile::tempdir()?;
             let requests = Arc::new(presign(
                 events,
@@ -433,10 +476,13 @@ fn main() -> anyhow::Result<()> {
             let rss = peak_rss_mib(server.child.id());
             drop(server);
             let rate = result.acked as f64 / result.elapsed.as_secs_f64();
-            if label == "durable" {
-                let conn = rusqlite::Connection::open(dir.path().join("data/hookgate.db"))?;
-                let stored: i64 =
-                    conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
+            if label != "baseline" {
+                let stored = if label == "postgres" {
+                    runtime.block_on(postgres_count(store, "SELECT count(*) FROM events"))?
+                } else {
+                    let conn = rusqlite::Connection::open(dir.path().join("data/hookgate.db"))?;
+                    conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?
+                };
                 if stored as usize != result.acked_total {
                     bail!(
                         "{stored} events stored for {} acknowledged",
@@ -939,5 +985,88 @@ async fn backlog(
         "largest backlog sampled: {worst} deliveries ({:.2} s of traffic)",
         worst as f64 / rate as f64
     );
+    Ok(())
+}
+
+/// One number from the PostgreSQL database at `url` (the harness's own check, not the
+/// gateway's).
+async fn postgres_count(url: &str, sql: &str) -> anyhow::Result<i64> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client.query_one(sql, &[]).await?.get(0))
+}
+
+/// `nodes` gateway processes on one fresh PostgreSQL database, routing to one fast
+/// receiver; `connections` spread over them. Reports acknowledged and end-to-end rates.
+async fn several_nodes(
+    binary: &Path,
+    postgres: &str,
+    nodes: usize,
+    connections: usize,
+    measured: Duration,
+    body: usize,
+) -> anyhow::Result<()> {
+    let database = hookgate_store::testing::postgres_on(postgres)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let (receiver, delivered) = fast_receiver().await?;
+    let dirs: Vec<tempfile::TempDir> = (0..nodes)
+        .map(|_| tempfile::tempdir())
+        .collect::<Result<_, _>>()?;
+    let servers: Vec<Server> = dirs
+        .iter()
+        .map(|dir| {
+            start(
+                binary,
+                dir.path(),
+                database.url(),
+                &delivery_config(&receiver),
+            )
+        })
+        .collect::<Result<_, _>>()?;
+    let warmup = Duration::from_secs(1);
+    let per_node = connections.div_ceil(nodes);
+    let events = ((measured + warmup).as_secs_f64() * 30_000.0 / nodes as f64) as usize + 10_000;
+    let before = delivered.load(Ordering::Relaxed);
+    let started = Instant::now();
+    let runs: Vec<_> = servers
+        .iter()
+        .enumerate()
+        .map(|(i, server)| {
+            let requests = Arc::new(presign(events, body, &format!("node{i}")));
+            let addr = server.addr.clone();
+            tokio::spawn(async move { drive(&addr, requests, per_node, warmup, measured).await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for run in runs {
+        results.push(run.await??);
+    }
+    let acked_total: usize = results.iter().map(|r| r.acked_total).sum();
+    let acked_rate: f64 = results
+        .iter()
+        .map(|r| r.acked as f64 / r.elapsed.as_secs_f64())
+        .sum();
+    let drain_started = Instant::now();
+    while delivered.load(Ordering::Relaxed) - before < acked_total {
+        if drain_started.elapsed() > Duration::from_secs(300) {
+            bail!("backlog did not drain in 5 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let total = delivered.last().saturating_duration_since(started);
+    let stored = postgres_count(database.url(), "SELECT count(*) FROM events").await?;
+    if stored as usize != acked_total {
+        bail!("{stored} events stored for {acked_total} acknowledged");
+    }
+    println!("{nodes} nodes on one PostgreSQL, {connections} connections spread over them, {body} B bodies, HTTP destination on loopback, 2 CPU(s)");
+    println!("  acknowledged        {acked_rate:>9.0} events/s");
+    println!(
+        "  end to end          {:>9.0} events/s ({acked_total} events acknowledged and delivered in {:.1} s; backlog drained {:.1} s after sending stopped)",
+        acked_total as f64 / total.as_secs_f64(),
+        total.as_secs_f64(),
+        drain_started.elapsed().as_secs_f64()
+    );
+    drop(servers);
     Ok(())
 }

@@ -144,6 +144,8 @@ pub(crate) struct PgStore {
     writer: mpsc::Sender<Message>,
     /// Refused requests, for the one task that records them in order.
     refusals: mpsc::Sender<Refusal>,
+    /// Attempts, for the task that records them in batches.
+    completions: mpsc::Sender<Completion>,
     /// Tells the refusal task to record what is queued and end.
     closing: tokio::sync::watch::Sender<bool>,
     writers: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
@@ -195,8 +197,15 @@ impl PgStore {
                 ))
             })
             .collect();
-        let (refusals, refused) = mpsc::channel(4 * 1024);
         let (closing, closed) = tokio::sync::watch::channel(false);
+        let (completions, completed) = mpsc::channel(16 * 1024);
+        tasks.push(tokio::spawn(completion_loop(
+            pool.clone(),
+            completed,
+            closed.clone(),
+            max_batch,
+        )));
+        let (refusals, refused) = mpsc::channel(4 * 1024);
         tasks.push(tokio::spawn(refusal_loop(
             pool.clone(),
             refused,
@@ -208,6 +217,7 @@ impl PgStore {
             pool,
             writer,
             refusals,
+            completions,
             closing,
             writers: Arc::new(Mutex::new(tasks)),
         })
@@ -465,6 +475,100 @@ fn sort(
         Message::Insert(event, reply) => inserts.push((event, reply)),
         Message::Close(done) => *close = Some(done),
     }
+}
+
+type Completion = (Attempt, oneshot::Sender<Result<(), StoreError>>);
+
+/// Records attempts in batches: everything waiting goes in one transaction of two
+/// multi-row statements (committed without waiting for the WAL flush: losing the last
+/// records in a crash only repeats a delivery), and each caller is answered after it.
+/// Ends when the store is closed, once what is queued is recorded.
+async fn completion_loop(
+    pool: deadpool_postgres::Pool,
+    mut queue: mpsc::Receiver<Completion>,
+    mut closed: tokio::sync::watch::Receiver<bool>,
+    max_batch: usize,
+) {
+    loop {
+        let first = tokio::select! {
+            biased;
+            next = queue.recv() => match next {
+                Some(completion) => completion,
+                None => return,
+            },
+            _ = closed.wait_for(|c| *c) => match queue.try_recv() {
+                Ok(completion) => completion,
+                Err(_) => return,
+            },
+        };
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match queue.try_recv() {
+                Ok(completion) => batch.push(completion),
+                Err(_) => break,
+            }
+        }
+        let attempts: Vec<&Attempt> = batch.iter().map(|(a, _)| a).collect();
+        let result = async {
+            let mut client = pool.get().await.map_err(pool_error)?;
+            let tx = bookkeeping(&mut client).await?;
+            record_attempts(&tx, &attempts).await?;
+            tx.commit().await.map_err(pg)
+        }
+        .await;
+        for (_, reply) in batch {
+            let _ = reply.send(match &result {
+                Ok(()) => Ok(()),
+                Err(e) => Err(StoreError::Unavailable(e.to_string())),
+            });
+        }
+    }
+}
+
+/// The attempts, and their deliveries moved on. Only the lease owner moves a delivery on:
+/// a worker whose lease expired (and was claimed again) records its attempt and nothing
+/// else.
+async fn record_attempts(
+    tx: &deadpool_postgres::Transaction<'_>,
+    attempts: &[&Attempt],
+) -> Result<(), StoreError> {
+    let ids: Vec<i64> = attempts.iter().map(|a| a.delivery_id).collect();
+    let started: Vec<i64> = attempts.iter().map(|a| a.started_at_ms).collect();
+    let durations: Vec<i64> = attempts.iter().map(|a| a.duration_ms).collect();
+    let codes: Vec<Option<i64>> = attempts.iter().map(|a| a.status_code).collect();
+    let outcomes: Vec<&str> = attempts
+        .iter()
+        .map(|a| AttemptOutcome::of(a.next_status).as_str())
+        .collect();
+    let responses: Vec<Option<&str>> = attempts.iter().map(|a| a.response.as_deref()).collect();
+    let errors: Vec<Option<&str>> = attempts.iter().map(|a| a.error.as_deref()).collect();
+    tx.execute(
+        "INSERT INTO attempts (delivery_id, started_at, duration_ms, status_code, outcome, response, error) \
+         SELECT * FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::text[], $6::text[], $7::text[])",
+        &[&ids, &started, &durations, &codes, &outcomes, &responses, &errors],
+    )
+    .await
+    .map_err(pg)?;
+    let statuses: Vec<&str> = attempts.iter().map(|a| a.next_status.as_str()).collect();
+    let retry_in: Vec<i64> = attempts
+        .iter()
+        .map(|a| match a.next_status {
+            DeliveryStatus::Pending => a.retry_in_ms.max(0),
+            DeliveryStatus::Delivered | DeliveryStatus::Dead => 0,
+        })
+        .collect();
+    let owners: Vec<&str> = attempts.iter().map(|a| a.owner.as_str()).collect();
+    tx.execute(
+        "UPDATE deliveries AS d SET status = u.status, attempts = d.attempts + 1, \
+         next_at = hookgate_now_ms() + u.retry_in, lease_until = NULL, lease_owner = NULL, \
+         last_error = u.error, updated_at = hookgate_now_ms() \
+         FROM unnest($1::int8[], $2::text[], $3::int8[], $4::text[], $5::text[]) AS u(id, status, retry_in, error, owner) \
+         WHERE d.id = u.id AND d.lease_owner = u.owner",
+        &[&ids, &statuses, &retry_in, &errors, &owners],
+    )
+    .await
+    .map_err(pg)?;
+    Ok(())
 }
 
 /// Records refused requests in the order they came, batch by batch, each batch committed
@@ -992,47 +1096,14 @@ impl Backend for PgStore {
     }
 
     async fn complete(&self, attempt: Attempt) -> Result<(), StoreError> {
-        let mut client = self.client().await?;
-        let tx = bookkeeping(&mut client).await?;
-        {
-            tx.execute(
-                "INSERT INTO attempts (delivery_id, started_at, duration_ms, status_code, outcome, response, error) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[
-                    &attempt.delivery_id,
-                    &attempt.started_at_ms,
-                    &attempt.duration_ms,
-                    &attempt.status_code,
-                    &AttemptOutcome::of(attempt.next_status).as_str(),
-                    &attempt.response,
-                    &attempt.error,
-                ],
-            )
+        let (reply, answer) = oneshot::channel();
+        self.completions
+            .send((attempt, reply))
             .await
-            .map_err(pg)?;
-            let retry_in = match attempt.next_status {
-                DeliveryStatus::Pending => attempt.retry_in_ms.max(0),
-                DeliveryStatus::Delivered | DeliveryStatus::Dead => 0,
-            };
-            // Only the lease owner moves the delivery on: a worker whose lease expired
-            // (and was claimed again) records its attempt and nothing else.
-            tx.execute(
-                "UPDATE deliveries SET status = $2, attempts = attempts + 1, next_at = hookgate_now_ms() + $3, \
-                 lease_until = NULL, lease_owner = NULL, last_error = $4, updated_at = hookgate_now_ms() \
-                 WHERE id = $1 AND lease_owner = $5",
-                &[
-                    &attempt.delivery_id,
-                    &attempt.next_status.as_str(),
-                    &retry_in,
-                    &attempt.error,
-                    &attempt.owner,
-                ],
-            )
+            .map_err(|_| StoreError::Unavailable("the store has stopped".into()))?;
+        answer
             .await
-            .map_err(pg)?;
-            tx.commit().await.map_err(pg)?;
-            Ok(())
-        }
+            .map_err(|_| StoreError::Unavailable("the store stopped before recording".into()))?
     }
 
     async fn replay(&self, targets: ReplayTargets) -> Result<usize, StoreError> {

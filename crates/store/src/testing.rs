@@ -103,18 +103,26 @@ async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Er
 /// A fresh PostgreSQL database, or why there is none. With `HOOKGATE_TEST_POSTGRES=required`
 /// (CI) a missing server fails the test instead of skipping it.
 pub async fn postgres() -> Option<Database> {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
     let admin = postgres_admin_url();
-    let client = match connect(&admin).await {
-        Ok(client) => client,
+    match postgres_on(&admin).await {
+        Ok(db) => Some(db),
         Err(e) => {
             if std::env::var("HOOKGATE_TEST_POSTGRES").as_deref() == Ok("required") {
-                panic!("PostgreSQL is required (HOOKGATE_TEST_POSTGRES=required) but {admin} is unreachable: {e}");
+                panic!("PostgreSQL is required (HOOKGATE_TEST_POSTGRES=required): {e}");
             }
-            eprintln!("skipped the PostgreSQL backend: {admin} is unreachable ({e}); set HOOKGATE_TEST_POSTGRES_URL");
-            return None;
+            eprintln!("skipped the PostgreSQL backend: {e}; set HOOKGATE_TEST_POSTGRES_URL");
+            None
         }
-    };
+    }
+}
+
+/// A fresh database on the PostgreSQL server at `admin` (a URL whose user may create
+/// databases), dropped when the returned value is.
+pub async fn postgres_on(admin: &str) -> Result<Database, String> {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let client = connect(admin)
+        .await
+        .map_err(|e| format!("{} is unreachable ({e})", crate::redacted_url(admin)))?;
     let name = format!(
         "hookgate_test_{}_{}",
         std::process::id(),
@@ -123,13 +131,16 @@ pub async fn postgres() -> Option<Database> {
     client
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .await
-        .unwrap_or_else(|e| panic!("cannot create the test database {name}: {e}"));
-    let mut url: url_like::Url = admin.parse().unwrap();
+        .map_err(|e| format!("cannot create the test database {name}: {e}"))?;
+    let mut url: url_like::Url = admin.parse()?;
     url.set_database(&name);
-    Some(Database {
+    Ok(Database {
         backend: "postgres",
         url: url.to_string(),
-        cleanup: Cleanup::Postgres { admin, name },
+        cleanup: Cleanup::Postgres {
+            admin: admin.to_owned(),
+            name,
+        },
     })
 }
 

@@ -31,6 +31,14 @@ fn every_shipped_configuration_is_valid() {
                     "ORDERS_SIGNING_SECRET",
                     "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
                 ),
+                (
+                    "HOOKGATE_DESTINATION_SECRET",
+                    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                ),
+                (
+                    "HOOKGATE_DB_URL",
+                    "postgres://hookgate:secret@db.internal:5432/hookgate",
+                ),
             ])
             .output()
             .unwrap();
@@ -477,4 +485,48 @@ fn sign_prints_a_curl_command_a_shell_runs_as_signed() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn events_commands_read_a_postgres_store() {
+    let Some(db) = hookgate_store::testing::postgres().await else {
+        return;
+    };
+    let store = db.open().await;
+    let mut event = unrouted(hookgate_store::EventId::new().0, "pg-1");
+    event.destinations = vec![hookgate_store::NewDelivery::queued("orders")];
+    let hookgate_store::Stored::New { id, .. } = store.insert(event).await.unwrap() else {
+        panic!()
+    };
+    store.close().await;
+    let url = db.url().to_owned();
+    let run = move |args: Vec<String>| {
+        let out = hookgate()
+            .args(&args)
+            .args(["--store", &url])
+            .output()
+            .unwrap();
+        outcome(out)
+    };
+    let (code, stdout, stderr) = tokio::task::spawn_blocking({
+        let run = run.clone();
+        move || run(vec!["events".into(), "list".into()])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains(&id.0) && stdout.contains("pg-1"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        run(vec!["events".into(), "show".into(), id.0.clone()])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains("orders") && stdout.contains("pending"),
+        "{stdout}"
+    );
 }

@@ -5,6 +5,7 @@ mod delivery;
 mod durability;
 mod golden;
 mod logs;
+mod nodes;
 mod offline_verify;
 mod reload;
 mod simulator;

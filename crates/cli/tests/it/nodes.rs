@@ -1,0 +1,193 @@
+//! Three `hookgate serve` nodes on one PostgreSQL database and one HTTP destination, a node
+//! SIGKILLed mid-run and restarted: every acknowledged event is delivered, a provider event
+//! sent to several nodes is stored once, and the only repeated webhook-ids are attempts the
+//! killed node had in flight (two nodes never claim the same delivery).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+
+use crate::support::*;
+
+const SECRET: &str = "nodes-secret";
+const DESTINATION_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// The destination's concurrency on each node: at most this many attempts are in flight on
+/// the node that is killed.
+const CONCURRENCY: usize = 8;
+
+/// webhook-id → (provider event id, when each delivery of it arrived).
+type Received = Arc<Mutex<HashMap<String, (String, Vec<Instant>)>>>;
+
+async fn receive(
+    State(received): State<Received>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    if standardwebhooks::Webhook::new(DESTINATION_SECRET)
+        .unwrap()
+        .verify(&body, &headers)
+        .is_err()
+    {
+        return StatusCode::UNAUTHORIZED;
+    }
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let event = json["delivery"].as_str().unwrap().to_owned();
+    let webhook_id = headers["webhook-id"].to_str().unwrap().to_owned();
+    received
+        .lock()
+        .unwrap()
+        .entry(webhook_id)
+        .or_insert_with(|| (event, Vec::new()))
+        .1
+        .push(Instant::now());
+    StatusCode::OK
+}
+
+async fn send(client: &reqwest::Client, url: &str, id: &str) -> Result<u16, reqwest::Error> {
+    let body = format!(r#"{{"delivery":"{id}"}}"#);
+    client
+        .post(url)
+        .header("X-GitHub-Delivery", id)
+        .header(
+            "X-Hub-Signature-256",
+            github_signature(SECRET, body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_one_killed_deliver_everything_once_per_claim() {
+    let Some(db) = hookgate_store::testing::postgres().await else {
+        return;
+    };
+    let received: Received = Default::default();
+    let app = axum::Router::new()
+        .route("/hook", post(receive))
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hookgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"{}\"\n\
+             [[source]]\nname = \"gh\"\npath = \"/gh\"\npreset = \"github\"\nsecret = \"{SECRET}\"\n\
+             [[destination]]\nname = \"hook\"\nkind = \"http\"\nurl = \"{receiver}\"\nsecret = \"{DESTINATION_SECRET}\"\nconcurrency = {CONCURRENCY}\ntimeout = \"2s\"\n\
+             [[route]]\nto = \"hook\"\n",
+            db.url()
+        ),
+    )
+    .unwrap();
+    let mut nodes: Vec<Running> = (0..3).map(|_| start(dir.path(), &config, &[])).collect();
+    let urls: Vec<String> = nodes.iter().map(|n| n.url("/gh")).collect();
+
+    // Load spread over the nodes; every tenth provider event is also sent to the next node.
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for c in 0..12 {
+        let (urls, acked, stop) = (urls.clone(), acked.clone(), stop.clone());
+        clients.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let id = format!("c{c}-{n}");
+                let node = (c + n) % 3;
+                n += 1;
+                let mut targets = vec![node];
+                if n % 10 == 0 {
+                    targets.push((node + 1) % 3);
+                }
+                for target in targets {
+                    // A node being killed drops its requests: the provider retries later.
+                    if let Ok(200) = send(&client, &urls[target], &id).await {
+                        acked.lock().unwrap().push(id.clone());
+                    }
+                }
+            }
+        }));
+    }
+    let acked_at_least = |n: usize| {
+        let acked = acked.clone();
+        async move {
+            let started = Instant::now();
+            while acked.lock().unwrap().len() < n {
+                assert!(started.elapsed() < Duration::from_secs(60), "load stalled");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    acked_at_least(1_500).await;
+    nodes[1].child.kill().unwrap(); // SIGKILL, attempts in flight
+    nodes[1].child.wait().unwrap();
+    let killed_at = Instant::now();
+    let before = acked.lock().unwrap().len();
+    acked_at_least(before + 1_000).await;
+    nodes[1] = start(dir.path(), &config, &[]);
+    let before = acked.lock().unwrap().len();
+    acked_at_least(before + 500).await;
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.await.unwrap();
+    }
+
+    let acked: Vec<String> = acked.lock().unwrap().clone();
+    let started = Instant::now();
+    loop {
+        let missing = {
+            let received = received.lock().unwrap();
+            let delivered: std::collections::HashSet<&String> =
+                received.values().map(|(event, _)| event).collect();
+            acked.iter().filter(|id| !delivered.contains(id)).count()
+        };
+        if missing == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "{missing} acknowledged events not delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let received = received.lock().unwrap();
+    // One webhook-id per provider event: stored once, whichever nodes it reached.
+    let mut per_event: HashMap<&String, usize> = HashMap::new();
+    for (event, _) in received.values() {
+        *per_event.entry(event).or_default() += 1;
+    }
+    assert!(
+        per_event.values().all(|n| *n == 1),
+        "a provider event was stored twice"
+    );
+    // Repeats: only attempts the killed node had in flight, each first made before the kill.
+    let repeated: Vec<(&String, &Vec<Instant>)> = received
+        .iter()
+        .filter(|(_, (_, times))| times.len() > 1)
+        .map(|(id, (_, times))| (id, times))
+        .collect();
+    assert!(
+        repeated.len() <= CONCURRENCY,
+        "{} webhook-ids delivered twice, more than the killed node had in flight",
+        repeated.len()
+    );
+    for (id, times) in &repeated {
+        assert!(
+            times[0] <= killed_at,
+            "{id} was delivered twice, not because of the kill"
+        );
+    }
+    for node in nodes {
+        assert_eq!(node.terminate().0, Some(0));
+    }
+}
