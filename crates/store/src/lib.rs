@@ -37,25 +37,157 @@ pub use refusal::{
 };
 pub use retention::{PruneRule, PRUNE_BATCH};
 
-/// Why the store could not do what was asked.
-#[derive(Debug, thiserror::Error)]
+/// The underlying error of a [`StoreError`], shared by every write of a failed batch.
+pub type Cause = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+
+/// Why the store could not do what was asked. Cloned for every write of a failed batch.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The store cannot commit right now (disk full, I/O error, writer gone). Nothing was
-    /// stored; the client should retry.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
+    /// The store cannot commit right now (disk full, I/O error, database away, writer
+    /// gone). Nothing was stored; the client should retry.
+    #[error("store unavailable: {reason}")]
+    Unavailable {
+        /// What failed, for the operator.
+        reason: String,
+        /// What kind of failure, told apart without reading `reason`.
+        kind: FailureKind,
+        /// The driver's or the system's error underneath, when there is one.
+        #[source]
+        source: Option<Cause>,
+    },
     /// The store URL or options are wrong.
     #[error("store configuration: {0}")]
     Config(String),
     /// Opening or migrating the database failed.
     #[error("cannot open store at {path}: {reason}")]
     Open {
-        /// The database path.
+        /// The database path (or its URL without password).
         path: PathBuf,
         /// What failed.
         reason: String,
+        /// What kind of failure.
+        kind: FailureKind,
+        /// The driver's or the system's error underneath, when there is one.
+        #[source]
+        source: Option<Cause>,
     },
+}
+
+/// What kind of failure a [`StoreError`] is, from its cause: what an operator does about
+/// it differs (free space, fix permissions, start the database).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The disk, the database or `[store] max_size` is full.
+    Full,
+    /// The process may not read or write the store's files.
+    PermissionDenied,
+    /// The database server refused or dropped the connection, or cannot be reached.
+    Unreachable,
+    /// Anything else.
+    Other,
+}
+
+impl FailureKind {
+    /// The kind of `error`, from the first error of its chain that says.
+    pub fn of(error: &(dyn std::error::Error + 'static)) -> FailureKind {
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(e) = next {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                use std::io::ErrorKind as K;
+                match io.kind() {
+                    K::StorageFull | K::QuotaExceeded => return FailureKind::Full,
+                    K::PermissionDenied | K::ReadOnlyFilesystem => {
+                        return FailureKind::PermissionDenied
+                    }
+                    K::ConnectionRefused
+                    | K::ConnectionReset
+                    | K::ConnectionAborted
+                    | K::NotConnected
+                    | K::BrokenPipe
+                    | K::TimedOut
+                    | K::HostUnreachable
+                    | K::NetworkUnreachable
+                    | K::UnexpectedEof => return FailureKind::Unreachable,
+                    _ => {}
+                }
+            }
+            if let Some(rusqlite::Error::SqliteFailure(failure, _)) =
+                e.downcast_ref::<rusqlite::Error>()
+            {
+                use rusqlite::ErrorCode as C;
+                match failure.code {
+                    C::DiskFull => return FailureKind::Full,
+                    C::PermissionDenied | C::ReadOnly | C::CannotOpen => {
+                        return FailureKind::PermissionDenied
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(pg) = e.downcast_ref::<tokio_postgres::Error>() {
+                if let Some(db) = pg.as_db_error() {
+                    let code = db.code().code();
+                    // 53xxx: insufficient resources (disk full, out of memory …);
+                    // 42501: insufficient privilege.
+                    if code.starts_with("53") {
+                        return FailureKind::Full;
+                    }
+                    if code == "42501" {
+                        return FailureKind::PermissionDenied;
+                    }
+                } else if pg.is_closed() {
+                    return FailureKind::Unreachable;
+                }
+            }
+            next = e.source();
+        }
+        FailureKind::Other
+    }
+}
+
+impl StoreError {
+    /// Unavailable, with no error underneath.
+    pub fn unavailable(reason: impl Into<String>) -> StoreError {
+        StoreError::Unavailable {
+            reason: reason.into(),
+            kind: FailureKind::Other,
+            source: None,
+        }
+    }
+
+    /// Unavailable because of `source`.
+    pub fn failed(reason: impl Into<String>, source: Cause) -> StoreError {
+        StoreError::Unavailable {
+            reason: reason.into(),
+            kind: FailureKind::of(&*source),
+            source: Some(source),
+        }
+    }
+
+    /// Opening the store at `path` failed, because of `source` when given.
+    pub fn open_failed(
+        path: impl Into<PathBuf>,
+        reason: impl Into<String>,
+        source: Option<Cause>,
+    ) -> StoreError {
+        StoreError::Open {
+            path: path.into(),
+            reason: reason.into(),
+            kind: source
+                .as_deref()
+                .map_or(FailureKind::Other, |e| FailureKind::of(e)),
+            source,
+        }
+    }
+
+    /// The kind of failure (`Other` for a configuration error).
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            StoreError::Unavailable { kind, .. } | StoreError::Open { kind, .. } => *kind,
+            StoreError::Config(_) => FailureKind::Other,
+        }
+    }
 }
 
 /// Told of every commit of the store's writer (for metrics). Called on the writer's

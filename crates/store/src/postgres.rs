@@ -108,12 +108,8 @@ const POOL_SIZE: usize = 16;
 /// How often a full database is measured again (`[store] max_size`).
 const SIZE_CHECK_EVERY: Duration = Duration::from_secs(1);
 
-fn unavailable(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(format!("{what}: {e}"))
-}
-
 fn pg(e: tokio_postgres::Error) -> StoreError {
-    // `{:#}` is not implemented; the source chain holds the server's message.
+    // The message alone is terse ("db error"); the server's text is in the source chain.
     let mut text = e.to_string();
     let mut source = std::error::Error::source(&e);
     while let Some(cause) = source {
@@ -121,16 +117,16 @@ fn pg(e: tokio_postgres::Error) -> StoreError {
         text.push_str(&cause.to_string());
         source = cause.source();
     }
-    StoreError::Unavailable(text)
+    StoreError::failed(text, Arc::new(e))
 }
 
 fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
-    unavailable("no database connection", e)
+    StoreError::failed(format!("no database connection: {e}"), Arc::new(e))
 }
 
 /// A row the store wrote that it cannot read back: corruption, or a newer binary's data.
 fn corrupt(what: String) -> StoreError {
-    StoreError::Unavailable(format!("unreadable row: {what}"))
+    StoreError::unavailable(format!("unreadable row: {what}"))
 }
 
 enum Message {
@@ -158,9 +154,9 @@ impl PgStore {
             .parse()
             .map_err(|e| StoreError::Config(format!("not a PostgreSQL URL: {e}")))?;
         let describe = describe(&config);
-        let open = |reason: String| StoreError::Open {
-            path: describe.clone().into(),
-            reason,
+        let open = |reason: String| StoreError::open_failed(describe.clone(), reason, None);
+        let open_because = |reason: String, cause: crate::Cause| {
+            StoreError::open_failed(describe.clone(), reason, Some(cause))
         };
         let manager = deadpool_postgres::Manager::from_config(
             config,
@@ -176,7 +172,10 @@ impl PgStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| open(e.to_string()))?;
-        let mut client = pool.get().await.map_err(|e| open(e.to_string()))?;
+        let mut client = pool
+            .get()
+            .await
+            .map_err(|e| open_because(e.to_string(), Arc::new(e)))?;
         check_durability(&client, options.relaxed_durability)
             .await
             .map_err(open)?;
@@ -517,10 +516,7 @@ async fn completion_loop(
         }
         .await;
         for (_, reply) in batch {
-            let _ = reply.send(match &result {
-                Ok(()) => Ok(()),
-                Err(e) => Err(StoreError::Unavailable(e.to_string())),
-            });
+            let _ = reply.send(result.clone());
         }
     }
 }
@@ -622,9 +618,11 @@ async fn commit(
     let result = async {
         let mut client = pool.get().await.map_err(pool_error)?;
         if size.full(&client).await? {
-            return Err(StoreError::Unavailable(
-                "store full: the database has reached [store] max_size".into(),
-            ));
+            return Err(StoreError::Unavailable {
+                reason: "store full: the database has reached [store] max_size".into(),
+                kind: crate::FailureKind::Full,
+                source: None,
+            });
         }
         let tx = client.transaction().await.map_err(pg)?;
         let events: Vec<&NewEvent> = inserts.iter().map(|(e, _)| &**e).collect();
@@ -645,7 +643,7 @@ async fn commit(
         Err(e) => {
             tracing::warn!(error = %e, "store batch not committed; its requests are refused");
             for (_, reply) in inserts.drain(..) {
-                let _ = reply.send(Err(StoreError::Unavailable(e.to_string())));
+                let _ = reply.send(Err(e.clone()));
             }
             false
         }
@@ -1005,17 +1003,15 @@ impl Backend for PgStore {
         self.writer
             .send(Message::Insert(Box::new(event), reply))
             .await
-            .map_err(|_| StoreError::Unavailable("the store writer has stopped".into()))?;
-        answer.await.map_err(|_| {
-            StoreError::Unavailable("the store writer stopped before committing".into())
-        })?
+            .map_err(|_| StoreError::unavailable("the store writer has stopped"))?;
+        answer
+            .await
+            .map_err(|_| StoreError::unavailable("the store writer stopped before committing"))?
     }
 
     async fn ready(&self) -> Result<(), StoreError> {
         if self.writer.is_closed() {
-            return Err(StoreError::Unavailable(
-                "the store writer has stopped".into(),
-            ));
+            return Err(StoreError::unavailable("the store writer has stopped"));
         }
         self.client()
             .await?
@@ -1100,10 +1096,10 @@ impl Backend for PgStore {
         self.completions
             .send((attempt, reply))
             .await
-            .map_err(|_| StoreError::Unavailable("the store has stopped".into()))?;
+            .map_err(|_| StoreError::unavailable("the store has stopped"))?;
         answer
             .await
-            .map_err(|_| StoreError::Unavailable("the store stopped before recording".into()))?
+            .map_err(|_| StoreError::unavailable("the store stopped before recording"))?
     }
 
     async fn replay(&self, targets: ReplayTargets) -> Result<usize, StoreError> {

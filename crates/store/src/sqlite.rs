@@ -313,9 +313,7 @@ impl Op {
             (Op::Pause { reply, .. }, Ok(Done::Paused(changed))) => drop(reply.send(Ok(changed))),
             (Op::Prune { reply, .. }, Ok(Done::Pruned(n))) => drop(reply.send(Ok(n))),
             (op, Err(e)) => op.fail(e),
-            (op, Ok(_)) => op.fail(StoreError::Unavailable(
-                "internal: mismatched write result".into(),
-            )),
+            (op, Ok(_)) => op.fail(StoreError::unavailable("internal: mismatched write result")),
         }
     }
 
@@ -382,13 +380,16 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 
 impl SqliteStore {
     pub(crate) fn open(path: PathBuf, options: &StoreOptions) -> Result<SqliteStore, StoreError> {
-        let fail = |reason: String| StoreError::Open {
-            path: path.clone(),
-            reason,
+        let fail = |reason: String, cause: crate::Cause| {
+            StoreError::open_failed(path.clone(), reason, Some(cause))
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            private_dir(dir)
-                .map_err(|e| fail(format!("cannot create directory {}: {e}", dir.display())))?;
+            private_dir(dir).map_err(|e| {
+                fail(
+                    format!("cannot create directory {}: {e}", dir.display()),
+                    Arc::new(e),
+                )
+            })?;
         }
         // Events hold what providers sent: readable by the gateway's user alone. SQLite
         // creates the WAL and shared-memory files with the database file's permissions.
@@ -397,23 +398,31 @@ impl SqliteStore {
             .append(true)
             .mode(0o600)
             .open(&path)
-            .map_err(|e| fail(format!("cannot create {}: {e}", path.display())))?;
-        let mut writer_conn = open_connection(&path, options).map_err(|e| fail(e.to_string()))?;
-        migrate(&mut writer_conn).map_err(|e| fail(format!("migration failed: {e}")))?;
+            .map_err(|e| {
+                fail(
+                    format!("cannot create {}: {e}", path.display()),
+                    Arc::new(e),
+                )
+            })?;
+        let mut writer_conn =
+            open_connection(&path, options).map_err(|e| fail(e.to_string(), Arc::new(e)))?;
+        migrate(&mut writer_conn)
+            .map_err(|e| fail(format!("migration failed: {e}"), Arc::new(e)))?;
         // 16 MiB of page cache keeps the writer's id and dedupe B-trees' hot pages in memory.
         writer_conn
             .pragma_update(None, "cache_size", -16 * 1024)
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(e.to_string(), Arc::new(e)))?;
         // The reader's cache is dropped whenever the writer commits (every read sees a new
         // snapshot), so a large one only costs time: keep SQLite's small default.
-        let reader = open_connection(&path, options).map_err(|e| fail(e.to_string()))?;
+        let reader =
+            open_connection(&path, options).map_err(|e| fail(e.to_string(), Arc::new(e)))?;
         let (tx, rx) = mpsc::channel(16 * 1024);
         let max_batch = options.max_batch.unwrap_or(1024).max(1);
         let observer = options.observer.clone();
         std::thread::Builder::new()
             .name("hookgate-store-writer".into())
             .spawn(move || write_loop(writer_conn, rx, max_batch, observer))
-            .map_err(|e| fail(format!("cannot start writer thread: {e}")))?;
+            .map_err(|e| fail(format!("cannot start writer thread: {e}"), Arc::new(e)))?;
         Ok(SqliteStore {
             path: Arc::new(path),
             writer: tx,
@@ -429,10 +438,10 @@ impl SqliteStore {
         self.writer
             .send(Message::Op(op))
             .await
-            .map_err(|_| StoreError::Unavailable("the store writer has stopped".into()))?;
-        answer.await.map_err(|_| {
-            StoreError::Unavailable("the store writer stopped before committing".into())
-        })?
+            .map_err(|_| StoreError::unavailable("the store writer has stopped"))?;
+        answer
+            .await
+            .map_err(|_| StoreError::unavailable("the store writer stopped before committing"))?
     }
 
     async fn read<T: Send + 'static>(
@@ -443,11 +452,11 @@ impl SqliteStore {
         tokio::task::spawn_blocking(move || {
             let conn = reader
                 .lock()
-                .map_err(|_| StoreError::Unavailable("reader connection poisoned".into()))?;
-            query(&conn).map_err(|e| StoreError::Unavailable(e.to_string()))
+                .map_err(|_| StoreError::unavailable("reader connection poisoned"))?;
+            query(&conn).map_err(|e| StoreError::failed(e.to_string(), Arc::new(e)))
         })
         .await
-        .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
+        .map_err(|e| StoreError::unavailable(format!("read task failed: {e}")))?
     }
 }
 
@@ -792,9 +801,7 @@ impl Backend for SqliteStore {
 
     async fn ready(&self) -> Result<(), StoreError> {
         if self.writer.is_closed() {
-            return Err(StoreError::Unavailable(
-                "the store writer has stopped".into(),
-            ));
+            return Err(StoreError::unavailable("the store writer has stopped"));
         }
         self.read(|conn| {
             conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
@@ -1114,8 +1121,9 @@ fn write_loop(
                     Err(e) => {
                         tracing::error!(error = %e, "cannot switch to fsynced commits; the batch is refused");
                         let reason = format!("cannot switch to fsynced commits: {e}");
+                        let cause: crate::Cause = Arc::new(e);
                         for op in batch.drain(..) {
-                            op.fail(StoreError::Unavailable(reason.clone()));
+                            op.fail(StoreError::failed(reason.clone(), cause.clone()));
                         }
                     }
                 }
@@ -1133,7 +1141,7 @@ fn write_loop(
             queue.close();
             // Writes that raced the close are refused, not lost silently.
             while let Ok(Message::Op(op)) = queue.try_recv() {
-                op.fail(StoreError::Unavailable("the store is shutting down".into()));
+                op.fail(StoreError::unavailable("the store is shutting down"));
             }
             let _ = done.send(());
             return;
@@ -1180,8 +1188,9 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Op>) -> bool {
         Err(e) => {
             tracing::error!(error = %e, writes = batch.len(), "store commit failed; every write of the batch is refused");
             let reason = e.to_string();
+            let cause: crate::Cause = Arc::new(e);
             for op in batch.drain(..) {
-                op.fail(StoreError::Unavailable(reason.clone()));
+                op.fail(StoreError::failed(reason.clone(), cause.clone()));
             }
             false
         }

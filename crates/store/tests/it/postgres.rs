@@ -102,3 +102,26 @@ async fn nodes_starting_together_migrate_once_and_dedupe_and_claim_between_them(
         node.close().await;
     }
 }
+
+#[tokio::test]
+async fn a_database_that_cannot_be_reached_is_told_apart_from_other_failures() {
+    // A port nothing listens on: refused, whatever this machine runs.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let error = Store::open(
+        &format!("postgres://hookgate:secret@127.0.0.1:{port}/hookgate"),
+        &StoreOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.kind(), FailureKind::Unreachable, "{error}");
+    let text = error.to_string();
+    assert!(!text.contains("secret"), "the password leaked: {text}");
+    assert!(
+        std::error::Error::source(&error).is_some(),
+        "the driver's error is kept as the source"
+    );
+}
