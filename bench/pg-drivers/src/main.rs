@@ -1,7 +1,9 @@
 //! tokio-postgres (+ deadpool) against sqlx on hookgate's ingest path: batches of events
 //! written with one multi-row `unnest` statement in one transaction each, by two writers
 //! at once (as the store's writer tasks do), on a fresh table per run. The two alternate,
-//! three runs each, in one period; the mean events/s and their ratio are printed.
+//! three runs each, in one period; the mean events/s and their ratio are printed. A third
+//! run per round writes the same batches with one statement per event, the other way to
+//! group-commit.
 //!
 //!     cargo run --release --manifest-path bench/pg-drivers/Cargo.toml -- postgres://postgres@127.0.0.1:5432/postgres
 
@@ -71,6 +73,48 @@ async fn tokio_postgres_run(url: &str, run: &str) -> f64 {
     total as f64 / started.elapsed().as_secs_f64()
 }
 
+/// The other way to group-commit: the same batches, one INSERT statement per event (sent
+/// back to back, pipelined by the driver) in one transaction.
+async fn per_row_run(url: &str, run: &str) -> f64 {
+    const ONE: &str = "INSERT INTO driver_bench (id, source, dedupe_key, received_at, headers, body) \
+        VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id";
+    let config: tokio_postgres::Config = url.parse().unwrap();
+    let manager = deadpool_postgres::Manager::new(config, tokio_postgres::NoTls);
+    let pool = deadpool_postgres::Pool::builder(manager).max_size(WRITERS).build().unwrap();
+    pool.get().await.unwrap().batch_execute(CREATE).await.unwrap();
+    let started = Instant::now();
+    let writers = (0..WRITERS).map(|w| {
+        let (pool, run) = (pool.clone(), run.to_owned());
+        tokio::spawn(async move {
+            let mut client = pool.get().await.unwrap();
+            let statement = client.prepare(ONE).await.unwrap();
+            let mut written = 0usize;
+            let mut n = 0;
+            while started.elapsed() < RUN {
+                let b = batch(&run, w, n);
+                n += 1;
+                let tx = client.transaction().await.unwrap();
+                let inserts = (0..BATCH).map(|i| {
+                    tx.query(
+                        &statement,
+                        &[&b.ids[i], &b.sources[i], &b.keys[i], &b.received[i], &b.headers[i], &b.bodies[i]],
+                    )
+                });
+                for rows in futures_util::future::join_all(inserts).await {
+                    written += rows.unwrap().len();
+                }
+                tx.commit().await.unwrap();
+            }
+            written
+        })
+    });
+    let mut total = 0;
+    for writer in writers.collect::<Vec<_>>() {
+        total += writer.await.unwrap();
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
 async fn sqlx_run(url: &str, run: &str) -> f64 {
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(WRITERS as u32)
@@ -116,17 +160,20 @@ async fn main() {
     let url = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let (mut tp, mut sx) = (Vec::new(), Vec::new());
+    let (mut tp, mut sx, mut rows) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..3 {
         let a = tokio_postgres_run(&url, &format!("tp{round}")).await;
         let b = sqlx_run(&url, &format!("sx{round}")).await;
-        println!("round {round}: tokio-postgres {a:>8.0} events/s   sqlx {b:>8.0} events/s");
+        let c = per_row_run(&url, &format!("pr{round}")).await;
+        println!("round {round}: tokio-postgres {a:>8.0} events/s   sqlx {b:>8.0} events/s   tokio-postgres, a statement per event {c:>8.0} events/s");
         tp.push(a);
         sx.push(b);
+        rows.push(c);
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let (a, b) = (mean(&tp), mean(&sx));
+    let (a, b, c) = (mean(&tp), mean(&sx), mean(&rows));
     println!("mean: tokio-postgres {a:.0} events/s, sqlx {b:.0} events/s, tokio-postgres/sqlx = {:.2}", a / b);
+    println!("multi-row statement {a:.0} events/s, a statement per event {c:.0} events/s, multi-row/per-row = {:.2}", a / c);
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
     client.batch_execute("DROP TABLE IF EXISTS driver_bench").await.unwrap();

@@ -247,7 +247,7 @@ fn list(args: ListArgs, runtime: &tokio::runtime::Runtime) -> CommandResult {
     let (store, _) = open(&args.store, runtime)?;
     let mut filter = args.filter.to_filter()?;
     filter.limit = Some(args.limit);
-    filter.before = args.before.clone();
+    filter.before = args.before.clone().map(hookgate_store::EventId);
     let events = runtime
         .block_on(store.list(filter))
         .map_err(|e| Failure::runtime(e.to_string()))?;
@@ -302,7 +302,7 @@ fn show(args: ShowArgs, runtime: &tokio::runtime::Runtime) -> CommandResult {
                 }))
                 .map_err(|e| Failure::runtime(e.to_string()))?;
             match found.as_slice() {
-                [one] => one.id.clone(),
+                [one] => one.id.to_string(),
                 [] => return Err(not_found(format!("with provider id {provider_id}"))),
                 _ => {
                     return Err(Failure::config(format!(
@@ -412,7 +412,7 @@ fn show(args: ShowArgs, runtime: &tokio::runtime::Runtime) -> CommandResult {
 
 fn replay(args: ReplayArgs, runtime: &tokio::runtime::Runtime) -> CommandResult {
     let mut filter = args.filter.to_filter()?;
-    filter.event_id = args.id.clone();
+    filter.event_id = args.id.clone().map(hookgate_store::EventId);
     let request = ReplayRequest {
         filter,
         destination: args.destination.clone(),

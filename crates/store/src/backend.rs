@@ -9,7 +9,7 @@ use crate::delivery::{
 use crate::event::{EventRecord, EventSummary, ListFilter, NewEvent, Stored};
 use crate::refusal::{Refusal, RefusalFilter, RefusalRecord};
 use crate::retention::PruneRule;
-use crate::StoreError;
+use crate::{EventId, StoreError};
 
 /// One storage backend. The guarantees each method must keep are on [`crate::Store`]'s
 /// method of the same name. Leases, retries and pauses are timed by the backend's own
@@ -33,7 +33,7 @@ pub(crate) trait Backend: Send + Sync + 'static {
 
     async fn get(&self, id: String) -> Result<Option<EventRecord>, StoreError>;
 
-    async fn get_many(&self, ids: Vec<String>) -> Result<Vec<EventRecord>, StoreError>;
+    async fn get_many(&self, ids: Vec<EventId>) -> Result<Vec<EventRecord>, StoreError>;
 
     async fn claim(
         &self,

@@ -105,7 +105,7 @@ pub struct Claimed {
     /// The delivery row.
     pub delivery_id: i64,
     /// The event to deliver.
-    pub event_id: String,
+    pub event_id: crate::EventId,
     /// Its stable `webhook-id`.
     pub webhook_id: String,
     /// Attempts made so far.
@@ -173,7 +173,7 @@ pub struct AttemptRecord {
 }
 
 /// Deliveries to (re)create as pending: `(event id, destination)`.
-pub type ReplayTargets = Vec<(String, String)>;
+pub type ReplayTargets = Vec<(crate::EventId, String)>;
 
 /// Counts of deliveries by state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use crate::delivery::{
 use crate::event::{EventRecord, EventSummary, ListFilter, NewEvent, Stored};
 use crate::refusal::{Refusal, RefusalFilter, RefusalRecord};
 use crate::retention::PruneRule;
-use crate::StoreError;
+use crate::{EventId, StoreError};
 
 pub(crate) struct Discard;
 
@@ -42,7 +42,7 @@ impl Backend for Discard {
         Ok(None)
     }
 
-    async fn get_many(&self, _: Vec<String>) -> Result<Vec<EventRecord>, StoreError> {
+    async fn get_many(&self, _: Vec<EventId>) -> Result<Vec<EventRecord>, StoreError> {
         Ok(Vec::new())
     }
 

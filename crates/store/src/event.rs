@@ -2,9 +2,36 @@
 
 use serde::{Deserialize, Serialize};
 
-/// hookgate's own event id: a UUIDv7, so ids sort by arrival time.
+/// hookgate's own event id: a UUIDv7, so ids sort by arrival time. The one type for it
+/// everywhere (stored events, summaries, claims); it reads as a `&str` where one is asked.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct EventId(pub String);
+
+impl std::ops::Deref for EventId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for EventId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for EventId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for EventId {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
 
 impl EventId {
     /// A new time-ordered id.
@@ -83,7 +110,7 @@ impl NewEvent {
     pub fn to_record(&self) -> EventRecord {
         EventRecord {
             summary: EventSummary {
-                id: self.id.0.clone(),
+                id: self.id.clone(),
                 source: self.source.clone(),
                 dedupe_key: self.dedupe_key.clone(),
                 topic: self.topic.clone(),
@@ -156,7 +183,7 @@ pub enum Stored {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventSummary {
     /// hookgate's id.
-    pub id: String,
+    pub id: EventId,
     /// Source name.
     pub source: String,
     /// The provider's event id.
@@ -243,7 +270,7 @@ pub struct EventRecord {
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
     /// One event, by hookgate's id.
-    pub event_id: Option<String>,
+    pub event_id: Option<EventId>,
     /// Only this source.
     pub source: Option<String>,
     /// Only topics matching this glob: `*` any run, `?` one character; everything else,
@@ -262,7 +289,7 @@ pub struct ListFilter {
     pub status: Option<EventStatus>,
     /// Cursor: only events older than this id (the last id of the previous page). Ids grow
     /// with arrival, so pages stay stable while new events arrive.
-    pub before: Option<String>,
+    pub before: Option<EventId>,
     /// At most this many (listing: default 100; replay: all).
     pub limit: Option<u32>,
 }

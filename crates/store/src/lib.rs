@@ -376,7 +376,7 @@ impl Store {
     }
 
     /// Several events by id (missing ones are skipped).
-    pub async fn get_many(&self, ids: Vec<String>) -> Result<Vec<EventRecord>, StoreError> {
+    pub async fn get_many(&self, ids: Vec<EventId>) -> Result<Vec<EventRecord>, StoreError> {
         self.backend.get_many(ids).await
     }
 

@@ -124,6 +124,22 @@ fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
     StoreError::failed(format!("no database connection: {e}"), Arc::new(e))
 }
 
+impl ToSql for EventId {
+    fn to_sql(
+        &self,
+        ty: &tokio_postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        self.0.to_sql(ty, out)
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        <String as ToSql>::accepts(ty)
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
+
 /// A row the store wrote that it cannot read back: corruption, or a newer binary's data.
 fn corrupt(what: String) -> StoreError {
     StoreError::unavailable(format!("unreadable row: {what}"))
@@ -863,7 +879,7 @@ const GET_EVENT: &str = concat!(
 fn summary_from_row(row: &Row) -> Result<EventSummary, StoreError> {
     let status: String = row.get(7);
     Ok(EventSummary {
-        id: row.get(0),
+        id: EventId(row.get(0)),
         source: row.get(1),
         dedupe_key: row.get(2),
         topic: row.get(3),
@@ -1042,7 +1058,7 @@ impl Backend for PgStore {
         row.as_ref().map(record_from_row).transpose()
     }
 
-    async fn get_many(&self, ids: Vec<String>) -> Result<Vec<EventRecord>, StoreError> {
+    async fn get_many(&self, ids: Vec<EventId>) -> Result<Vec<EventRecord>, StoreError> {
         let client = self.client().await?;
         let rows = client
             .query(&format!("{GET_EVENT} WHERE id = ANY($1)"), &[&ids])
@@ -1051,9 +1067,9 @@ impl Backend for PgStore {
         let mut found: HashMap<String, EventRecord> = HashMap::new();
         for row in &rows {
             let record = record_from_row(row)?;
-            found.insert(record.summary.id.clone(), record);
+            found.insert(record.summary.id.0.clone(), record);
         }
-        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+        Ok(ids.iter().filter_map(|id| found.remove(&**id)).collect())
     }
 
     async fn claim(
@@ -1080,7 +1096,7 @@ impl Backend for PgStore {
                 .iter()
                 .map(|r| Claimed {
                     delivery_id: r.get(0),
-                    event_id: r.get(1),
+                    event_id: EventId(r.get(1)),
                     webhook_id: r.get(2),
                     attempts: r.get(3),
                 })
@@ -1105,7 +1121,7 @@ impl Backend for PgStore {
     async fn replay(&self, targets: ReplayTargets) -> Result<usize, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg)?;
-        let event_ids: Vec<&str> = targets.iter().map(|(e, _)| e.as_str()).collect();
+        let event_ids: Vec<&str> = targets.iter().map(|(e, _)| &**e).collect();
         let destinations: Vec<&str> = targets.iter().map(|(_, d)| d.as_str()).collect();
         let webhook_ids: Vec<String> = targets.iter().map(|(e, d)| webhook_id(e, d)).collect();
         // Due now with its attempts reset. A pending delivery keeps its lease: it may be in
@@ -1233,7 +1249,7 @@ impl Backend for PgStore {
             .iter()
             .map(record_from_row)
             .collect::<Result<_, _>>()?;
-        let ids: Vec<&str> = events.iter().map(|e| e.summary.id.as_str()).collect();
+        let ids: Vec<&str> = events.iter().map(|e| &*e.summary.id).collect();
         let mut found: HashMap<String, Vec<(String, DeliveryStatus)>> = HashMap::new();
         for row in client
             .query(
@@ -1251,7 +1267,7 @@ impl Backend for PgStore {
         Ok(events
             .into_iter()
             .map(|event| {
-                let deliveries = found.remove(&event.summary.id).unwrap_or_default();
+                let deliveries = found.remove(&*event.summary.id).unwrap_or_default();
                 (event, deliveries)
             })
             .collect())

@@ -200,7 +200,7 @@ impl Op {
                     |r| {
                         Ok(Claimed {
                             delivery_id: r.get(0)?,
-                            event_id: r.get(1)?,
+                            event_id: EventId(r.get(1)?),
                             webhook_id: r.get(2)?,
                             attempts: r.get(3)?,
                         })
@@ -524,7 +524,7 @@ impl Backend for SqliteStore {
         self.submit(op, answer).await
     }
 
-    async fn get_many(&self, ids: Vec<String>) -> Result<Vec<EventRecord>, StoreError> {
+    async fn get_many(&self, ids: Vec<EventId>) -> Result<Vec<EventRecord>, StoreError> {
         self.read(move |conn| {
             let mut statement = conn.prepare_cached(&format!("{GET_EVENT} WHERE id = ?1"))?;
             let mut out = Vec::with_capacity(ids.len());
@@ -790,7 +790,7 @@ impl Backend for SqliteStore {
             let mut out = Vec::with_capacity(events.len());
             for event in events {
                 let found = destinations
-                    .query_map([&event.summary.id], |r| Ok((r.get(0)?, delivery_status(r, 1)?)))?
+                    .query_map([&event.summary.id.0], |r| Ok((r.get(0)?, delivery_status(r, 1)?)))?
                     .collect::<rusqlite::Result<_>>()?;
                 out.push((event, found));
             }
@@ -842,6 +842,12 @@ impl Backend for SqliteStore {
     }
 }
 
+impl rusqlite::ToSql for EventId {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        self.0.to_sql()
+    }
+}
+
 /// A row the store wrote that it cannot read back: corruption, or a newer binary's data.
 fn corrupt(column: usize, what: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, what.into())
@@ -869,7 +875,7 @@ fn where_clause(filter: &ListFilter) -> (String, Vec<rusqlite::types::Value>) {
         terms.push(sql.replace('?', &format!("?{}", values.len())));
     };
     if let Some(id) = &filter.event_id {
-        term("id = ?", id.clone().into());
+        term("id = ?", id.0.clone().into());
     }
     if let Some(source) = &filter.source {
         term("source = ?", source.clone().into());
@@ -890,7 +896,7 @@ fn where_clause(filter: &ListFilter) -> (String, Vec<rusqlite::types::Value>) {
         term("id < ?", EventId::lowest_at(ms).into());
     }
     if let Some(before) = &filter.before {
-        term("id < ?", before.clone().into());
+        term("id < ?", before.0.clone().into());
     }
     match filter.status {
         Some(EventStatus::Unrouted) => terms.push("routing = 'unrouted'".into()),
@@ -948,7 +954,7 @@ fn record_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EventRecord> {
 fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EventSummary> {
     let status: String = row.get(7)?;
     Ok(EventSummary {
-        id: row.get(0)?,
+        id: EventId(row.get(0)?),
         source: row.get(1)?,
         dedupe_key: row.get(2)?,
         topic: row.get(3)?,

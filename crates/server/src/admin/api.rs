@@ -208,7 +208,7 @@ pub(crate) struct EventItem {
 impl From<&EventSummary> for EventItem {
     fn from(e: &EventSummary) -> EventItem {
         EventItem {
-            id: e.id.clone(),
+            id: e.id.to_string(),
             source: e.source.clone(),
             topic: e.topic.clone(),
             tenant: e.tenant.clone(),
@@ -246,11 +246,11 @@ pub(crate) async fn list_events(
 ) -> Result<Json<EventPage>, ApiError> {
     let limit = limit(page.limit)?;
     let mut filter = filter.to_filter()?;
-    filter.before = page.cursor;
+    filter.before = page.cursor.map(hookgate_store::EventId);
     filter.limit = Some(limit);
     let found = gateway.store.list(filter).await?;
     let next_cursor = (found.len() == limit as usize)
-        .then(|| found.last().map(|e| e.id.clone()))
+        .then(|| found.last().map(|e| e.id.to_string()))
         .flatten();
     Ok(Json(EventPage {
         items: found.iter().map(EventItem::from).collect(),
@@ -541,7 +541,7 @@ async fn run_replay(
             .iter()
             .take(1000)
             .map(|(e, d)| ReplayTarget {
-                event_id: e.clone(),
+                event_id: e.to_string(),
                 destination: d.clone(),
             })
             .collect(),
@@ -569,7 +569,7 @@ pub(crate) async fn replay_event(
     auth.operator()?;
     let request = ReplayRequest {
         filter: ListFilter {
-            event_id: Some(id.clone()),
+            event_id: Some(hookgate_store::EventId(id.clone())),
             ..Default::default()
         },
         destination: options.destination,

@@ -294,7 +294,7 @@ impl CommandSink {
         let mut command = tokio::process::Command::new(&argv[0]);
         command
             .args(&argv[1..])
-            .env("HOOKGATE_EVENT_ID", &event.summary.id)
+            .env("HOOKGATE_EVENT_ID", &*event.summary.id)
             .env("HOOKGATE_WEBHOOK_ID", webhook_id)
             .env(
                 "HOOKGATE_SOURCE",

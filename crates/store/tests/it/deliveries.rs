@@ -101,8 +101,8 @@ async fn deliveries_are_created_with_the_event_claimed_with_leases_and_replayed(
         // Replay: the dead delivery and the unrouted event become pending, same webhook-id.
         let n = store
             .replay(vec![
-                (id.0.clone(), "a".into()),
-                (unrouted_id.0.clone(), "a".into()),
+                (id.clone(), "a".into()),
+                (unrouted_id.clone(), "a".into()),
             ])
             .await
             .unwrap();
@@ -288,10 +288,7 @@ async fn a_replayed_pending_delivery_keeps_its_lease_and_failed_attempts_read_as
         // In flight again, then replayed: due now, but still leased to its holder.
         let claimed = store.claim("a", 1, SHORT, "w2").await.unwrap();
         assert_eq!(claimed.len(), 1);
-        store
-            .replay(vec![(id.0.clone(), "a".into())])
-            .await
-            .unwrap();
+        store.replay(vec![(id.clone(), "a".into())]).await.unwrap();
         assert!(store.claim("a", 1, LONG, "w3").await.unwrap().is_empty());
         outlive(SHORT).await;
         assert_eq!(store.claim("a", 1, LONG, "w3").await.unwrap().len(), 1);
