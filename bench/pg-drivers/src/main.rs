@@ -94,12 +94,20 @@ async fn per_row_run(url: &str, run: &str) -> f64 {
                 let b = batch(&run, w, n);
                 n += 1;
                 let tx = client.transaction().await.unwrap();
-                let inserts = (0..BATCH).map(|i| {
-                    tx.query(
-                        &statement,
-                        &[&b.ids[i], &b.sources[i], &b.keys[i], &b.received[i], &b.headers[i], &b.bodies[i]],
-                    )
-                });
+                use tokio_postgres::types::ToSql;
+                let params: Vec<[&(dyn ToSql + Sync); 6]> = (0..BATCH)
+                    .map(|i| {
+                        [
+                            &b.ids[i] as &(dyn ToSql + Sync),
+                            &b.sources[i],
+                            &b.keys[i],
+                            &b.received[i],
+                            &b.headers[i],
+                            &b.bodies[i],
+                        ]
+                    })
+                    .collect();
+                let inserts = params.iter().map(|p| tx.query(&statement, p));
                 for rows in futures_util::future::join_all(inserts).await {
                     written += rows.unwrap().len();
                 }
