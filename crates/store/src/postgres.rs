@@ -494,6 +494,28 @@ fn sort(
 
 type Completion = (Attempt, oneshot::Sender<Result<(), StoreError>>);
 
+/// The next batch of a queue: the first item waited for, then up to `max` of those already
+/// waiting. `None` once the queue is closed, or the store is closing and the queue is empty.
+async fn next_batch<T>(
+    queue: &mut mpsc::Receiver<T>,
+    closed: &mut tokio::sync::watch::Receiver<bool>,
+    max: usize,
+) -> Option<Vec<T>> {
+    let first = tokio::select! {
+        biased;
+        next = queue.recv() => next?,
+        _ = closed.wait_for(|c| *c) => queue.try_recv().ok()?,
+    };
+    let mut batch = vec![first];
+    while batch.len() < max {
+        match queue.try_recv() {
+            Ok(item) => batch.push(item),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
 /// Records attempts in batches: everything waiting goes in one transaction of two
 /// multi-row statements (committed without waiting for the WAL flush: losing the last
 /// records in a crash only repeats a delivery), and each caller is answered after it.
@@ -504,25 +526,7 @@ async fn completion_loop(
     mut closed: tokio::sync::watch::Receiver<bool>,
     max_batch: usize,
 ) {
-    loop {
-        let first = tokio::select! {
-            biased;
-            next = queue.recv() => match next {
-                Some(completion) => completion,
-                None => return,
-            },
-            _ = closed.wait_for(|c| *c) => match queue.try_recv() {
-                Ok(completion) => completion,
-                Err(_) => return,
-            },
-        };
-        let mut batch = vec![first];
-        while batch.len() < max_batch {
-            match queue.try_recv() {
-                Ok(completion) => batch.push(completion),
-                Err(_) => break,
-            }
-        }
+    while let Some(batch) = next_batch(&mut queue, &mut closed, max_batch).await {
         let attempts: Vec<&Attempt> = batch.iter().map(|(a, _)| a).collect();
         let result = async {
             let mut client = pool.get().await.map_err(pool_error)?;
@@ -592,25 +596,7 @@ async fn refusal_loop(
     mut closed: tokio::sync::watch::Receiver<bool>,
     max_batch: usize,
 ) {
-    loop {
-        let first = tokio::select! {
-            biased;
-            next = queue.recv() => match next {
-                Some(refusal) => refusal,
-                None => return,
-            },
-            _ = closed.wait_for(|c| *c) => match queue.try_recv() {
-                Ok(refusal) => refusal,
-                Err(_) => return,
-            },
-        };
-        let mut batch = vec![first];
-        while batch.len() < max_batch {
-            match queue.try_recv() {
-                Ok(refusal) => batch.push(refusal),
-                Err(_) => break,
-            }
-        }
+    while let Some(batch) = next_batch(&mut queue, &mut closed, max_batch).await {
         let result = async {
             let mut client = pool.get().await.map_err(pool_error)?;
             let tx = bookkeeping(&mut client).await?;

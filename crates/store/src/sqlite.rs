@@ -1207,24 +1207,7 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Op>) -> bool {
 mod tests {
     use super::*;
     use crate::event::NewDelivery;
-
-    fn event(source: &str, key: Option<&str>, size: usize) -> NewEvent {
-        NewEvent {
-            id: EventId::new(),
-            source: source.into(),
-            dedupe_key: key.map(str::to_owned),
-            topic: Some("orders/created".into()),
-            tenant: None,
-            provider_timestamp: None,
-            received_at_ms: 1,
-            method: "POST".into(),
-            path: "/h".into(),
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: bytes::Bytes::from(vec![b'x'; size]),
-            verification: serde_json::json!({"scheme": "hmac"}),
-            destinations: Vec::new(),
-        }
-    }
+    use crate::testing::event;
 
     #[tokio::test]
     async fn an_unknown_status_in_the_database_is_an_error_not_pending() {

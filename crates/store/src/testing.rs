@@ -195,3 +195,22 @@ mod url_like {
         }
     }
 }
+
+/// An event of `source` with provider id `key` and a body of `size` bytes.
+pub fn event(source: &str, key: Option<&str>, size: usize) -> crate::NewEvent {
+    crate::NewEvent {
+        id: crate::EventId::new(),
+        source: source.into(),
+        dedupe_key: key.map(str::to_owned),
+        topic: Some("orders/created".into()),
+        tenant: None,
+        provider_timestamp: None,
+        received_at_ms: 1,
+        method: "POST".into(),
+        path: "/h".into(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: bytes::Bytes::from(vec![b'x'; size]),
+        verification: serde_json::json!({"scheme": "hmac"}),
+        destinations: Vec::new(),
+    }
+}

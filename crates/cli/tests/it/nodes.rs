@@ -8,10 +8,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-
 use crate::support::*;
 
 const SECRET: &str = "nodes-secret";
@@ -20,61 +16,13 @@ const DESTINATION_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// the node that is killed.
 const CONCURRENCY: usize = 8;
 
-/// webhook-id → (provider event id, when each delivery of it arrived).
-type Received = Arc<Mutex<HashMap<String, (String, Vec<Instant>)>>>;
-
-async fn receive(
-    State(received): State<Received>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> StatusCode {
-    if standardwebhooks::Webhook::new(DESTINATION_SECRET)
-        .unwrap()
-        .verify(&body, &headers)
-        .is_err()
-    {
-        return StatusCode::UNAUTHORIZED;
-    }
-    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    let event = json["delivery"].as_str().unwrap().to_owned();
-    let webhook_id = headers["webhook-id"].to_str().unwrap().to_owned();
-    received
-        .lock()
-        .unwrap()
-        .entry(webhook_id)
-        .or_insert_with(|| (event, Vec::new()))
-        .1
-        .push(Instant::now());
-    StatusCode::OK
-}
-
-async fn send(client: &reqwest::Client, url: &str, id: &str) -> Result<u16, reqwest::Error> {
-    let body = format!(r#"{{"delivery":"{id}"}}"#);
-    client
-        .post(url)
-        .header("X-GitHub-Delivery", id)
-        .header(
-            "X-Hub-Signature-256",
-            github_signature(SECRET, body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        .map(|r| r.status().as_u16())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_one_killed_deliver_everything_once_per_claim() {
     let Some(db) = hookgate_store::testing::postgres().await else {
         return;
     };
-    let received: Received = Default::default();
-    let app = axum::Router::new()
-        .route("/hook", post(receive))
-        .with_state(received.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let receiver = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (base, received) = receiver(DESTINATION_SECRET).await;
+    let receiver = format!("{base}/hook");
 
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("hookgate.toml");
@@ -111,7 +59,7 @@ async fn three_nodes_one_killed_deliver_everything_once_per_claim() {
                 }
                 for target in targets {
                     // A node being killed drops its requests: the provider retries later.
-                    if let Ok(200) = send(&client, &urls[target], &id).await {
+                    if let Ok(200) = send_github(&client, &urls[target], SECRET, &id).await {
                         acked.lock().unwrap().push(id.clone());
                     }
                 }
@@ -145,12 +93,8 @@ async fn three_nodes_one_killed_deliver_everything_once_per_claim() {
     let acked: Vec<String> = acked.lock().unwrap().clone();
     let started = Instant::now();
     loop {
-        let missing = {
-            let received = received.lock().unwrap();
-            let delivered: std::collections::HashSet<&String> =
-                received.values().map(|(event, _)| event).collect();
-            acked.iter().filter(|id| !delivered.contains(id)).count()
-        };
+        let delivered = delivered_to(&received, "hook");
+        let missing = acked.iter().filter(|id| !delivered.contains(*id)).count();
         if missing == 0 {
             break;
         }
@@ -160,10 +104,18 @@ async fn three_nodes_one_killed_deliver_everything_once_per_claim() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let received = received.lock().unwrap();
+    // webhook-id → (provider event id, when each delivery of it arrived).
+    let mut by_webhook_id: HashMap<String, (String, Vec<Instant>)> = HashMap::new();
+    for d in received.lock().unwrap().iter() {
+        by_webhook_id
+            .entry(d.webhook_id.clone())
+            .or_insert_with(|| (d.event.clone(), Vec::new()))
+            .1
+            .push(d.at);
+    }
     // One webhook-id per provider event: stored once, whichever nodes it reached.
     let mut per_event: HashMap<&String, usize> = HashMap::new();
-    for (event, _) in received.values() {
+    for (event, _) in by_webhook_id.values() {
         *per_event.entry(event).or_default() += 1;
     }
     assert!(
@@ -171,7 +123,7 @@ async fn three_nodes_one_killed_deliver_everything_once_per_claim() {
         "a provider event was stored twice"
     );
     // Repeats: only attempts the killed node had in flight, each first made before the kill.
-    let repeated: Vec<(&String, &Vec<Instant>)> = received
+    let repeated: Vec<(&String, &Vec<Instant>)> = by_webhook_id
         .iter()
         .filter(|(_, (_, times))| times.len() > 1)
         .map(|(id, (_, times))| (id, times))

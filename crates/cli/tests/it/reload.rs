@@ -1,45 +1,13 @@
 //! SIGHUP with the real binary, under load: a secret rotated, a destination added then
 //! removed, a broken file refused, and no request dropped or refused on the way.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-
 use crate::support::*;
 
 const DESTINATION_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-/// Destination path → event ids delivered there.
-type Delivered = Arc<Mutex<HashMap<String, HashSet<String>>>>;
-
-async fn receive(
-    State(delivered): State<Delivered>,
-    Path(path): Path<String>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> StatusCode {
-    if standardwebhooks::Webhook::new(DESTINATION_SECRET)
-        .unwrap()
-        .verify(&body, &headers)
-        .is_err()
-    {
-        return StatusCode::UNAUTHORIZED;
-    }
-    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    let id = json["delivery"].as_str().unwrap().to_owned();
-    delivered
-        .lock()
-        .unwrap()
-        .entry(path)
-        .or_default()
-        .insert(id);
-    StatusCode::OK
-}
 
 fn config(secrets: &[&str], destinations: &[&str], receiver: &str) -> String {
     let secrets: Vec<String> = secrets.iter().map(|s| format!("\"{s}\"")).collect();
@@ -56,26 +24,6 @@ fn config(secrets: &[&str], destinations: &[&str], receiver: &str) -> String {
     let to: Vec<String> = destinations.iter().map(|d| format!("\"{d}\"")).collect();
     text.push_str(&format!("[[route]]\nto = [{}]\n", to.join(", ")));
     text
-}
-
-async fn send(
-    client: &reqwest::Client,
-    url: &str,
-    secret: &str,
-    id: &str,
-) -> Result<u16, reqwest::Error> {
-    let body = format!(r#"{{"delivery":"{id}"}}"#);
-    client
-        .post(url)
-        .header("X-GitHub-Delivery", id)
-        .header(
-            "X-Hub-Signature-256",
-            github_signature(secret, body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        .map(|r| r.status().as_u16())
 }
 
 fn hangup(running: &Running) {
@@ -109,13 +57,7 @@ async fn line_with(log: &mut Option<mpsc::Receiver<String>>, needle: &str) -> St
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_under_load_rotates_a_secret_and_swaps_destinations_dropping_nothing() {
-    let delivered: Delivered = Default::default();
-    let app = axum::Router::new()
-        .route("/{path}", post(receive))
-        .with_state(delivered.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let receiver = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (receiver, delivered) = receiver(DESTINATION_SECRET).await;
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("hookgate.toml");
@@ -139,7 +81,7 @@ async fn sighup_under_load_rotates_a_secret_and_swaps_destinations_dropping_noth
             while !stop.load(Ordering::Relaxed) {
                 let id = format!("c{c}-{n}");
                 n += 1;
-                match send(&client, &url, "old-secret", &id).await {
+                match send_github(&client, &url, "old-secret", &id).await {
                     Ok(200) => acked.lock().unwrap().push(id),
                     Ok(status) => failures.lock().unwrap().push(format!("{id}: {status}")),
                     Err(e) => failures.lock().unwrap().push(format!("{id}: {e}")),
@@ -179,7 +121,7 @@ async fn sighup_under_load_rotates_a_secret_and_swaps_destinations_dropping_noth
     acked_at_least(before + 200).await;
     let client = reqwest::Client::new();
     assert_eq!(
-        send(&client, &url, "new-secret", "rotated-1")
+        send_github(&client, &url, "new-secret", "rotated-1")
             .await
             .unwrap(),
         200
@@ -196,12 +138,7 @@ async fn sighup_under_load_rotates_a_secret_and_swaps_destinations_dropping_noth
 
     // What arrived while `audit` was configured reaches it.
     let started = Instant::now();
-    while !delivered
-        .lock()
-        .unwrap()
-        .get("audit")
-        .is_some_and(|ids| ids.contains("rotated-1"))
-    {
+    while !delivered_to(&delivered, "audit").contains("rotated-1") {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "audit got nothing"
@@ -215,13 +152,13 @@ async fn sighup_under_load_rotates_a_secret_and_swaps_destinations_dropping_noth
     let line = line_with(&mut log, "configuration reloaded").await;
     assert!(line.contains("destinations -audit"), "{line}");
     assert_eq!(
-        send(&client, &url, "old-secret", "old-after-rotation")
+        send_github(&client, &url, "old-secret", "old-after-rotation")
             .await
             .unwrap(),
         401
     );
     assert_eq!(
-        send(&client, &url, "new-secret", "rotated-2")
+        send_github(&client, &url, "new-secret", "rotated-2")
             .await
             .unwrap(),
         200
@@ -240,7 +177,7 @@ async fn sighup_under_load_rotates_a_secret_and_swaps_destinations_dropping_noth
         "{line}"
     );
     assert_eq!(
-        send(&client, &url, "new-secret", "rotated-3")
+        send_github(&client, &url, "new-secret", "rotated-3")
             .await
             .unwrap(),
         200
@@ -252,11 +189,8 @@ async fn sighup_under_load_rotates_a_secret_and_swaps_destinations_dropping_noth
     expected.extend(["rotated-1", "rotated-2", "rotated-3"].map(String::from));
     let started = Instant::now();
     loop {
-        let missing = {
-            let d = delivered.lock().unwrap();
-            let orders = d.get("orders").cloned().unwrap_or_default();
-            expected.iter().filter(|id| !orders.contains(*id)).count()
-        };
+        let orders = delivered_to(&delivered, "orders");
+        let missing = expected.iter().filter(|id| !orders.contains(*id)).count();
         if missing == 0 {
             break;
         }
@@ -266,12 +200,7 @@ async fn sighup_under_load_rotates_a_secret_and_swaps_destinations_dropping_noth
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let audit = delivered
-        .lock()
-        .unwrap()
-        .get("audit")
-        .cloned()
-        .unwrap_or_default();
+    let audit = delivered_to(&delivered, "audit");
     assert!(
         !audit.contains("rotated-2") && !audit.contains("rotated-3"),
         "{audit:?}"

@@ -133,3 +133,90 @@ pub fn stored_events(
     .join()
     .unwrap()
 }
+
+/// One delivery a [`receiver`] accepted.
+pub struct Received {
+    /// The path it was sent to (`{url}/{path}`): the destination, in the tests' configs.
+    pub path: String,
+    /// The provider event id (the `delivery` field of the tests' bodies).
+    pub event: String,
+    /// Its `webhook-id`.
+    pub webhook_id: String,
+    /// When it arrived.
+    pub at: std::time::Instant,
+}
+
+/// Every delivery a [`receiver`] accepted, in arrival order.
+pub type Deliveries = std::sync::Arc<std::sync::Mutex<Vec<Received>>>;
+
+/// An HTTP destination on loopback: checks each delivery's Standard Webhooks signature with
+/// `secret` (401 otherwise) and records it. Returns its base URL (`http://127.0.0.1:PORT`).
+pub async fn receiver(secret: &'static str) -> (String, Deliveries) {
+    use axum::extract::{Path, State};
+    use axum::http::{HeaderMap, StatusCode};
+    let deliveries: Deliveries = Default::default();
+    let app = axum::Router::new()
+        .route(
+            "/{path}",
+            axum::routing::post(
+                move |State(deliveries): State<Deliveries>,
+                      Path(path): Path<String>,
+                      headers: HeaderMap,
+                      body: axum::body::Bytes| async move {
+                    if standardwebhooks::Webhook::new(secret)
+                        .unwrap()
+                        .verify(&body, &headers)
+                        .is_err()
+                    {
+                        return StatusCode::UNAUTHORIZED;
+                    }
+                    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    deliveries.lock().unwrap().push(Received {
+                        path,
+                        event: json["delivery"].as_str().unwrap().to_owned(),
+                        webhook_id: headers["webhook-id"].to_str().unwrap().to_owned(),
+                        at: std::time::Instant::now(),
+                    });
+                    StatusCode::OK
+                },
+            ),
+        )
+        .with_state(deliveries.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, deliveries)
+}
+
+/// The provider event ids delivered to `path`.
+pub fn delivered_to(deliveries: &Deliveries, path: &str) -> std::collections::HashSet<String> {
+    deliveries
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|d| d.path == path)
+        .map(|d| d.event.clone())
+        .collect()
+}
+
+/// POSTs `{"delivery":"ID"}` to `url` as GitHub would, signed with `secret`, with provider
+/// event id `id`; returns the status.
+pub async fn send_github(
+    client: &reqwest::Client,
+    url: &str,
+    secret: &str,
+    id: &str,
+) -> Result<u16, reqwest::Error> {
+    let body = format!(r#"{{"delivery":"{id}"}}"#);
+    client
+        .post(url)
+        .header("X-GitHub-Delivery", id)
+        .header(
+            "X-Hub-Signature-256",
+            github_signature(secret, body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+}
