@@ -139,6 +139,42 @@ async fn three_nodes_one_killed_deliver_everything_once_per_claim() {
             "{id} was delivered twice, not because of the kill"
         );
     }
+    // A replay written to the database by someone else (here the CLI, which is no node and
+    // tells none) is picked up by some node: every node looks for due deliveries every
+    // 500 ms. (No timing is asserted; the time it took is printed.)
+    let event = acked[0].clone();
+    let before = received.lock().unwrap().len();
+    let replayed_at = Instant::now();
+    let out = hookgate()
+        .args([
+            "events",
+            "replay",
+            "--provider-id",
+            &event,
+            "--include-delivered",
+        ])
+        .args(["--store", db.url()])
+        .output()
+        .unwrap();
+    let (code, _, stderr) = outcome(out);
+    assert_eq!(code, Some(0), "{stderr}");
+    loop {
+        let again = received.lock().unwrap()[before..]
+            .iter()
+            .any(|d| d.event == event);
+        if again {
+            println!(
+                "replay delivered {:?} after the command started",
+                replayed_at.elapsed()
+            );
+            break;
+        }
+        assert!(
+            replayed_at.elapsed() < Duration::from_secs(30),
+            "the replay was never picked up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     for node in nodes {
         assert_eq!(node.terminate().0, Some(0));
     }
