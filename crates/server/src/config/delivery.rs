@@ -109,6 +109,20 @@ fn build_destination(
     if let Value::Table(t) = &mut value {
         resolve_files(t, "", base, file, label)?;
     }
+    // The common keys here, the kind's own to its sink (which names a key it lacks).
+    let own = match &mut value {
+        Value::Table(t) => {
+            let keys: Vec<String> = t
+                .keys()
+                .filter(|k| !crate::delivery::COMMON_KEYS.contains(&k.as_str()))
+                .cloned()
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| t.remove(&k).map(|v| (k, v)))
+                .collect::<Table>()
+        }
+        _ => Table::new(),
+    };
     let section: crate::delivery::DestinationSection = deserialize_at(value, file, label)?;
     if built.iter().any(|d| d.name == section.name) {
         return Err(ConfigError::new(
@@ -117,8 +131,14 @@ fn build_destination(
             "another destination has this name",
         ));
     }
-    crate::delivery::Destination::build(section, base)
-        .map_err(|(key, message)| ConfigError::new(file, format!("{label}.{key}"), message))
+    crate::delivery::Destination::build(section, own, base).map_err(|(key, message)| {
+        let key = if key.is_empty() {
+            label.to_owned()
+        } else {
+            format!("{label}.{key}")
+        };
+        ConfigError::new(file, key, message)
+    })
 }
 
 /// `[[route]]` tables, checked against the destinations' names and, when given, the

@@ -19,7 +19,6 @@ pub mod routing;
 pub mod sink;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,7 +27,7 @@ use serde::Deserialize;
 use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use policy::{Next, RetryPolicy};
-use sink::{CommandSink, FileSink, HttpSink, Sink};
+use sink::Sink;
 
 /// How long an idle dispatcher waits before looking for due retries and expired leases.
 const POLL: Duration = Duration::from_millis(500);
@@ -38,7 +37,11 @@ const CLAIM_BATCH: usize = 256;
 /// this, new deliveries go through the store's queue instead of memory.
 const HANDOVER_BYTES: usize = 64 << 20;
 
-/// `[[destination]]` as written.
+/// The keys of `[[destination]]` every kind has; the others belong to its kind (see
+/// [`sink`]).
+pub const COMMON_KEYS: &[&str] = &["name", "kind", "timeout", "max_attempts", "backoff"];
+
+/// `[[destination]]`'s common keys as written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DestinationSection {
@@ -46,24 +49,12 @@ pub struct DestinationSection {
     pub name: String,
     /// `http`, `command` or `file`.
     pub kind: String,
-    /// `http`: the URL.
-    pub url: Option<String>,
-    /// `http`: the Standard Webhooks secret (`whsec_…`, or `whsk_…` to sign v1a).
-    pub secret: Option<String>,
-    /// `command`: program and arguments (templates).
-    pub command: Option<Vec<String>>,
-    /// `file`: where to append.
-    pub path: Option<String>,
     /// Per attempt; default 10s (http), 30s (command).
     pub timeout: Option<String>,
     /// Attempts in all; default 10.
     pub max_attempts: Option<u32>,
     /// Backoff schedule; default 1s 5s 30s 2m 10m 30m 1h (the last repeats).
     pub backoff: Option<Vec<String>>,
-    /// Deliveries in flight at once; default 16 (http), 4 (command), 1 (file).
-    pub concurrency: Option<usize>,
-    /// `http`: statuses besides 410 that are permanent failures (no retry).
-    pub permanent_statuses: Option<Vec<u16>>,
 }
 
 /// A built destination.
@@ -85,14 +76,17 @@ pub struct Destination {
 }
 
 impl Destination {
-    /// Validates `[[destination]]`; errors name the key (relative to the table).
+    /// Validates `[[destination]]`: its common keys (`section`) and its kind's (`own`).
+    /// Errors name the key (relative to the table).
     pub fn build(
         section: DestinationSection,
+        own: toml::Table,
         base: &std::path::Path,
     ) -> Result<Destination, (String, String)> {
         let fingerprint = {
             use sha2::Digest;
-            sha2::Sha256::digest(format!("{section:?} in {}", base.display()).as_bytes()).into()
+            sha2::Sha256::digest(format!("{section:?} {own:?} in {}", base.display()).as_bytes())
+                .into()
         };
         let err = |key: &str, message: String| (key.to_owned(), message);
         let duration = |key: &str, text: &str| {
@@ -124,141 +118,7 @@ impl Destination {
                 .map(|d| duration("backoff", d))
                 .collect::<Result<_, _>>()?;
         }
-        let unused = |key: &str, present: bool| {
-            if present {
-                Err(err(key, format!("is not used by kind `{}`", section.kind)))
-            } else {
-                Ok(())
-            }
-        };
-        let (sink, concurrency) = match section.kind.as_str() {
-            "http" => {
-                unused("command", section.command.is_some())?;
-                unused("path", section.path.is_some())?;
-                let url = section
-                    .url
-                    .clone()
-                    .ok_or_else(|| err("url", "an http destination needs `url`".into()))?;
-                let parsed: http::Uri = url
-                    .parse()
-                    .map_err(|e| err("url", format!("`{url}` is not a URL: {e}")))?;
-                if !matches!(parsed.scheme_str(), Some("http" | "https")) || parsed.host().is_none()
-                {
-                    return Err(err(
-                        "url",
-                        "must be an http:// or https:// URL with a host".into(),
-                    ));
-                }
-                let secret = section
-                    .secret
-                    .clone()
-                    .filter(|s| !s.is_empty())
-                    .ok_or_else(|| err("secret", "deliveries are signed as Standard Webhooks: set `secret` (make one with `hookgate keygen --alg whsec`)".into()))?;
-                let signer = hookgate_verify::WebhookSigner::new(&secret)
-                    .map_err(|e| err("secret", format!("not a whsec_/whsk_ secret: {e}")))?;
-                let concurrency = section.concurrency.unwrap_or(16);
-                let client = sink::http_client(concurrency, timeout).map_err(|e| err("url", e))?;
-                let permanent = section.permanent_statuses.clone().unwrap_or_default();
-                if let Some(bad) = permanent.iter().find(|s| !(400..500).contains(*s)) {
-                    return Err(err(
-                        "permanent_statuses",
-                        format!("{bad} is not a 4xx status"),
-                    ));
-                }
-                (
-                    Sink::Http(Box::new(HttpSink {
-                        url: parsed,
-                        signer,
-                        client,
-                        timeout,
-                        permanent,
-                    })),
-                    concurrency,
-                )
-            }
-            "command" => {
-                unused("url", section.url.is_some())?;
-                unused("secret", section.secret.is_some())?;
-                unused("path", section.path.is_some())?;
-                unused("permanent_statuses", section.permanent_statuses.is_some())?;
-                let argv = section
-                    .command
-                    .clone()
-                    .filter(|c| !c.is_empty())
-                    .ok_or_else(|| {
-                        err(
-                            "command",
-                            "name the program, e.g. [\"/usr/local/bin/handle\", \"{json:/id}\"]"
-                                .into(),
-                        )
-                    })?;
-                // The program is fixed by the operator, never chosen by request data; a relative
-                // path is relative to the configuration file (a bare name is looked up in PATH).
-                let mut argv = argv;
-                if argv[0].contains(['{', '}']) {
-                    return Err(err(
-                        "command[0]",
-                        "the program must be a literal path; put request data in later arguments"
-                            .into(),
-                    ));
-                }
-                if argv[0].contains('/') && std::path::Path::new(&argv[0]).is_relative() {
-                    argv[0] = base.join(&argv[0]).display().to_string();
-                }
-                let argv = argv
-                    .iter()
-                    .enumerate()
-                    .map(|(i, a)| {
-                        hookgate_verify::Template::parse(&format!("command[{i}]"), a)
-                            .map_err(|e| (e.key, e.message))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                (
-                    Sink::Command(CommandSink { argv, timeout }),
-                    section.concurrency.unwrap_or(4),
-                )
-            }
-            "file" => {
-                unused("url", section.url.is_some())?;
-                unused("secret", section.secret.is_some())?;
-                unused("command", section.command.is_some())?;
-                unused("permanent_statuses", section.permanent_statuses.is_some())?;
-                let path = section
-                    .path
-                    .clone()
-                    .ok_or_else(|| err("path", "a file destination needs `path`".into()))?;
-                let path = if std::path::Path::new(&path).is_absolute() {
-                    PathBuf::from(path)
-                } else {
-                    base.join(path)
-                };
-                (
-                    Sink::File(FileSink {
-                        path,
-                        file: Default::default(),
-                    }),
-                    1,
-                )
-            }
-            "nats" | "redis" | "amqp" | "kafka" => {
-                return Err(err(
-                    "kind",
-                    format!(
-                        "`{}` destinations are not part of this version; use http, command or file",
-                        section.kind
-                    ),
-                ))
-            }
-            other => {
-                return Err(err(
-                    "kind",
-                    format!("unknown kind `{other}`; use http, command or file"),
-                ))
-            }
-        };
-        if concurrency == 0 {
-            return Err(err("concurrency", "must be at least 1".into()));
-        }
+        let (sink, concurrency) = sink::build(&section.kind, own, timeout, base)?;
         Ok(Destination {
             name: section.name,
             sink,
@@ -815,7 +675,11 @@ impl Dispatcher {
             let started = Instant::now();
             let outcome = destination
                 .sink
-                .deliver(&job.event.record, &job.webhook_id, attempt)
+                .deliver(&sink::Message {
+                    event: &job.event.record,
+                    key: &job.webhook_id,
+                    attempt,
+                })
                 .await;
             let took = started.elapsed();
             let duration_ms = took.as_millis() as i64;
