@@ -232,6 +232,50 @@ pub fn redacted_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::FailureKind;
+
+    /// An error whose source is `inner`, as drivers wrap what the system said.
+    #[derive(Debug, thiserror::Error)]
+    #[error("wrapped")]
+    struct Wrapped(#[source] std::io::Error);
+
+    #[test]
+    fn failures_are_classified_from_their_cause() {
+        use std::io::{Error, ErrorKind};
+        let of = |e: &(dyn std::error::Error + 'static)| FailureKind::of(e);
+        assert_eq!(
+            of(&Error::from(ErrorKind::PermissionDenied)),
+            FailureKind::PermissionDenied
+        );
+        assert_eq!(of(&Error::from(ErrorKind::StorageFull)), FailureKind::Full);
+        assert_eq!(
+            of(&Wrapped(Error::from(ErrorKind::ConnectionRefused))),
+            FailureKind::Unreachable,
+            "found down the source chain"
+        );
+        assert_eq!(of(&Error::other("something else")), FailureKind::Other);
+        let full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        );
+        assert_eq!(of(&full), FailureKind::Full);
+        let read_only = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY),
+            None,
+        );
+        assert_eq!(of(&read_only), FailureKind::PermissionDenied);
+        let error = super::StoreError::failed(
+            "cannot write",
+            std::sync::Arc::new(Error::from(ErrorKind::PermissionDenied)),
+        );
+        assert_eq!(error.kind(), FailureKind::PermissionDenied);
+        assert!(std::error::Error::source(&error).is_some());
+        assert_eq!(
+            super::StoreError::unavailable("writer gone").kind(),
+            FailureKind::Other
+        );
+    }
+
     #[test]
     fn passwords_are_redacted_from_urls() {
         use super::redacted_url;
