@@ -40,19 +40,41 @@ fn batch(run: &str, writer: usize, n: usize) -> Batch {
     }
 }
 
-async fn tokio_postgres_run(url: &str, run: &str) -> f64 {
+/// `WRITERS` tasks, each running `write(writer, deadline)`, which writes batches until the
+/// deadline and returns how many events it wrote; events/s in all.
+async fn measure<Fut>(write: impl Fn(usize, Instant) -> Fut) -> f64
+where
+    Fut: std::future::Future<Output = usize> + Send + 'static,
+{
+    let started = Instant::now();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| tokio::spawn(write(w, started + RUN)))
+        .collect();
+    let mut total = 0;
+    for writer in writers {
+        total += writer.await.unwrap();
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+/// A tokio-postgres pool of one connection per writer, on a fresh table.
+async fn tokio_postgres_pool(url: &str) -> deadpool_postgres::Pool {
     let config: tokio_postgres::Config = url.parse().unwrap();
     let manager = deadpool_postgres::Manager::new(config, tokio_postgres::NoTls);
     let pool = deadpool_postgres::Pool::builder(manager).max_size(WRITERS).build().unwrap();
     pool.get().await.unwrap().batch_execute(CREATE).await.unwrap();
-    let started = Instant::now();
-    let writers = (0..WRITERS).map(|w| {
+    pool
+}
+
+async fn tokio_postgres_run(url: &str, run: &str) -> f64 {
+    let pool = tokio_postgres_pool(url).await;
+    measure(|w, deadline| {
         let (pool, run) = (pool.clone(), run.to_owned());
-        tokio::spawn(async move {
+        async move {
             let mut client = pool.get().await.unwrap();
             let mut written = 0usize;
             let mut n = 0;
-            while started.elapsed() < RUN {
+            while Instant::now() < deadline {
                 let b = batch(&run, w, n);
                 n += 1;
                 let tx = client.transaction().await.unwrap();
@@ -64,13 +86,9 @@ async fn tokio_postgres_run(url: &str, run: &str) -> f64 {
                 written += rows.len();
             }
             written
-        })
-    });
-    let mut total = 0;
-    for writer in writers.collect::<Vec<_>>() {
-        total += writer.await.unwrap();
-    }
-    total as f64 / started.elapsed().as_secs_f64()
+        }
+    })
+    .await
 }
 
 /// The other way to group-commit: the same batches, one INSERT statement per event (sent
@@ -78,19 +96,15 @@ async fn tokio_postgres_run(url: &str, run: &str) -> f64 {
 async fn per_row_run(url: &str, run: &str) -> f64 {
     const ONE: &str = "INSERT INTO driver_bench (id, source, dedupe_key, received_at, headers, body) \
         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id";
-    let config: tokio_postgres::Config = url.parse().unwrap();
-    let manager = deadpool_postgres::Manager::new(config, tokio_postgres::NoTls);
-    let pool = deadpool_postgres::Pool::builder(manager).max_size(WRITERS).build().unwrap();
-    pool.get().await.unwrap().batch_execute(CREATE).await.unwrap();
-    let started = Instant::now();
-    let writers = (0..WRITERS).map(|w| {
+    let pool = tokio_postgres_pool(url).await;
+    measure(|w, deadline| {
         let (pool, run) = (pool.clone(), run.to_owned());
-        tokio::spawn(async move {
+        async move {
             let mut client = pool.get().await.unwrap();
             let statement = client.prepare(ONE).await.unwrap();
             let mut written = 0usize;
             let mut n = 0;
-            while started.elapsed() < RUN {
+            while Instant::now() < deadline {
                 let b = batch(&run, w, n);
                 n += 1;
                 let tx = client.transaction().await.unwrap();
@@ -114,13 +128,9 @@ async fn per_row_run(url: &str, run: &str) -> f64 {
                 tx.commit().await.unwrap();
             }
             written
-        })
-    });
-    let mut total = 0;
-    for writer in writers.collect::<Vec<_>>() {
-        total += writer.await.unwrap();
-    }
-    total as f64 / started.elapsed().as_secs_f64()
+        }
+    })
+    .await
 }
 
 async fn sqlx_run(url: &str, run: &str) -> f64 {
@@ -130,13 +140,12 @@ async fn sqlx_run(url: &str, run: &str) -> f64 {
         .await
         .unwrap();
     sqlx::raw_sql(CREATE).execute(&pool).await.unwrap();
-    let started = Instant::now();
-    let writers = (0..WRITERS).map(|w| {
+    measure(|w, deadline| {
         let (pool, run) = (pool.clone(), run.to_owned());
-        tokio::spawn(async move {
+        async move {
             let mut written = 0usize;
             let mut n = 0;
-            while started.elapsed() < RUN {
+            while Instant::now() < deadline {
                 let b = batch(&run, w, n);
                 n += 1;
                 let mut tx = pool.begin().await.unwrap();
@@ -154,13 +163,9 @@ async fn sqlx_run(url: &str, run: &str) -> f64 {
                 written += rows.len();
             }
             written
-        })
-    });
-    let mut total = 0;
-    for writer in writers.collect::<Vec<_>>() {
-        total += writer.await.unwrap();
-    }
-    total as f64 / started.elapsed().as_secs_f64()
+        }
+    })
+    .await
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -15,6 +15,7 @@ mod backend;
 mod delivery;
 mod discard;
 mod event;
+mod filter;
 mod postgres;
 mod refusal;
 mod retention;

@@ -840,25 +840,14 @@ async fn insert_refusals(
     Ok(())
 }
 
-/// The summed-up state ([`EventStatus`]): pending while any delivery still is, else dead
-/// if any died, else delivered.
-macro_rules! event_status {
-    () => {
-        "CASE WHEN routing = 'unrouted' THEN 'unrouted' \
-         WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.status = 'pending') THEN 'pending' \
-         WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.status = 'dead') THEN 'dead' \
-         ELSE 'delivered' END"
-    };
-}
-
 const SUMMARY_COLUMNS: &str = concat!(
     "id, source, dedupe_key, topic, tenant, received_at, length(body)::bigint, ",
-    event_status!()
+    crate::filter::event_status!()
 );
 
 const GET_EVENT: &str = concat!(
     "SELECT id, source, dedupe_key, topic, tenant, received_at, length(body)::bigint, ",
-    event_status!(),
+    crate::filter::event_status!(),
     ", provider_ts, method, path, headers, body, verification, routing FROM events"
 );
 
@@ -918,50 +907,21 @@ fn glob_regex(glob: &str) -> String {
     out
 }
 
+/// PostgreSQL's parameters (`$1`) and topic match (an anchored regular expression).
+const POSTGRES: crate::filter::Dialect = crate::filter::Dialect {
+    placeholder: |n| format!("${n}"),
+    topic: |glob| ("~", glob_regex(glob)),
+    always: "true",
+};
+
 /// The `WHERE` clause of a [`ListFilter`] and its parameters (`$1`, `$2`, … in order).
 fn where_clause(filter: &ListFilter) -> (String, Vec<Box<dyn ToSql + Sync + Send>>) {
-    let mut terms: Vec<String> = Vec::new();
-    let mut values: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-    let mut term = |sql: &str, value: Box<dyn ToSql + Sync + Send>| {
-        values.push(value);
-        terms.push(sql.replace('?', &format!("${}", values.len())));
-    };
-    if let Some(id) = &filter.event_id {
-        term("id = ?", Box::new(id.clone()));
-    }
-    if let Some(source) = &filter.source {
-        term("source = ?", Box::new(source.clone()));
-    }
-    if let Some(topic) = &filter.topic {
-        term("topic ~ ?", Box::new(glob_regex(topic)));
-    }
-    if let Some(tenant) = &filter.tenant {
-        term("tenant = ?", Box::new(tenant.clone()));
-    }
-    if let Some(provider_id) = &filter.provider_id {
-        term("dedupe_key = ?", Box::new(provider_id.clone()));
-    }
-    if let Some(ms) = filter.since_ms {
-        term("id >= ?", Box::new(EventId::lowest_at(ms)));
-    }
-    if let Some(ms) = filter.until_ms {
-        term("id < ?", Box::new(EventId::lowest_at(ms)));
-    }
-    if let Some(before) = &filter.before {
-        term("id < ?", Box::new(before.clone()));
-    }
-    match filter.status {
-        Some(EventStatus::Unrouted) => terms.push("routing = 'unrouted'".into()),
-        Some(status) => term(
-            "EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.status = ?)",
-            Box::new(status.as_str().to_owned()),
-        ),
-        None => {}
-    }
-    if terms.is_empty() {
-        terms.push("true".into());
-    }
-    (terms.join(" AND "), values)
+    let (clause, values) = crate::filter::where_clause(filter, &POSTGRES);
+    let values = values
+        .into_iter()
+        .map(|v| Box::new(v) as Box<dyn ToSql + Sync + Send>)
+        .collect();
+    (clause, values)
 }
 
 fn params(values: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {

@@ -865,72 +865,27 @@ fn sqlite_glob(glob: &str) -> String {
     glob.replace('[', "[[]")
 }
 
+/// SQLite's parameters (`?1`) and topic match (GLOB).
+const SQLITE: crate::filter::Dialect = crate::filter::Dialect {
+    placeholder: |n| format!("?{n}"),
+    topic: |glob| ("GLOB", sqlite_glob(glob)),
+    always: "1",
+};
+
 /// The `WHERE` clause of a [`ListFilter`] and its parameters (`?1`, `?2`, … in order).
 fn where_clause(filter: &ListFilter) -> (String, Vec<rusqlite::types::Value>) {
-    use rusqlite::types::Value;
-    let mut terms: Vec<String> = Vec::new();
-    let mut values: Vec<Value> = Vec::new();
-    let mut term = |sql: &str, value: Value| {
-        values.push(value);
-        terms.push(sql.replace('?', &format!("?{}", values.len())));
-    };
-    if let Some(id) = &filter.event_id {
-        term("id = ?", id.0.clone().into());
-    }
-    if let Some(source) = &filter.source {
-        term("source = ?", source.clone().into());
-    }
-    if let Some(topic) = &filter.topic {
-        term("topic GLOB ?", sqlite_glob(topic).into());
-    }
-    if let Some(tenant) = &filter.tenant {
-        term("tenant = ?", tenant.clone().into());
-    }
-    if let Some(provider_id) = &filter.provider_id {
-        term("dedupe_key = ?", provider_id.clone().into());
-    }
-    if let Some(ms) = filter.since_ms {
-        term("id >= ?", EventId::lowest_at(ms).into());
-    }
-    if let Some(ms) = filter.until_ms {
-        term("id < ?", EventId::lowest_at(ms).into());
-    }
-    if let Some(before) = &filter.before {
-        term("id < ?", before.0.clone().into());
-    }
-    match filter.status {
-        Some(EventStatus::Unrouted) => terms.push("routing = 'unrouted'".into()),
-        Some(status) => term(
-            "EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.status = ?)",
-            status.as_str().to_owned().into(),
-        ),
-        None => {}
-    }
-    if terms.is_empty() {
-        terms.push("1".into());
-    }
-    (terms.join(" AND "), values)
-}
-
-/// The summed-up state ([`EventStatus`]): pending while any delivery still is, else dead
-/// if any died, else delivered.
-macro_rules! event_status {
-    () => {
-        "CASE WHEN routing = 'unrouted' THEN 'unrouted' \
-         WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.status = 'pending') THEN 'pending' \
-         WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.status = 'dead') THEN 'dead' \
-         ELSE 'delivered' END"
-    };
+    let (clause, values) = crate::filter::where_clause(filter, &SQLITE);
+    (clause, values.into_iter().map(Into::into).collect())
 }
 
 const SUMMARY_COLUMNS: &str = concat!(
     "id, source, dedupe_key, topic, tenant, received_at, length(body), ",
-    event_status!()
+    crate::filter::event_status!()
 );
 
 const GET_EVENT: &str = concat!(
     "SELECT id, source, dedupe_key, topic, tenant, received_at, length(body), ",
-    event_status!(),
+    crate::filter::event_status!(),
     ", provider_ts, method, path, headers, body, verification, routing FROM events"
 );
 
