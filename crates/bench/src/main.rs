@@ -26,6 +26,8 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+mod console;
+
 const SECRET: &str = "bench-secret";
 
 #[derive(Parser)]
@@ -103,6 +105,9 @@ enum Scenario {
         #[arg(long, default_value_t = 64)]
         flood: usize,
     },
+    /// The console's scale: the admin API requests each console page makes, timed with
+    /// 10,000 events stored (the baseline) and with `--events` (default 1,000,000).
+    Console,
     /// A fixed offered rate (open loop); the delivery backlog is sampled every 5 s.
     Backlog {
         /// Events per second offered.
@@ -415,6 +420,10 @@ fn main() -> anyhow::Result<()> {
                 events,
                 args.body,
             );
+        }
+        Some(Scenario::Console) => {
+            let events = args.events.unwrap_or(1_000_000);
+            return runtime.block_on(console::console(&binary, events, args.body));
         }
         Some(Scenario::Bodies { connections }) => {
             return runtime.block_on(bodies(&binary, connections));

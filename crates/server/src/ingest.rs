@@ -382,6 +382,7 @@ async fn handle(
         .config
         .routes
         .destinations(name, event.topic.as_deref(), &body);
+    let received_at_ms = event.received_at_ms;
     let reservation = match gateway.delivery.get() {
         Some(delivery) => Some(delivery.reserve(&mut event, destinations)),
         None => {
@@ -394,6 +395,7 @@ async fn handle(
             if let Some(reservation) = reservation {
                 reservation.committed(&deliveries);
             }
+            gateway.arrivals.record(received_at_ms);
             tracing::debug!(source = name, event = %id, "stored");
             Ended::ok(
                 with_event_id(reply(responses.reply(Outcome::Accepted)), &id),

@@ -12,6 +12,7 @@
 
 mod admin;
 pub mod config;
+mod console;
 pub mod delivery;
 mod ingest;
 pub mod issuer;
@@ -54,6 +55,13 @@ pub struct Gateway {
     verify_pool: Arc<tokio::sync::Semaphore>,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
+    /// The console's sessions (kept across reloads; each checked against the tokens in
+    /// force).
+    sessions: console::session::Sessions,
+    /// Whether the listeners speak TLS (bound at start): the session cookie is `Secure`.
+    tls_listener: bool,
+    /// Events stored per second lately, by this process (the console's chart).
+    arrivals: metrics::Arrivals,
 }
 
 /// What a reload replaces, as one snapshot. A request takes the snapshot in force when it
@@ -169,7 +177,11 @@ impl Gateway {
     pub fn with_metrics(config: Config, store: Store, metrics: Arc<metrics::Metrics>) -> Gateway {
         let keys = jwks::KeyCache::counting(issuers_of(&config), metrics.key_fetches());
         let max_buffered_bodies = config.max_buffered_bodies;
+        let tls_listener = config.tls.is_some();
         Gateway {
+            sessions: console::session::Sessions::default(),
+            tls_listener,
+            arrivals: metrics::Arrivals::default(),
             verify_pool: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
             )),
@@ -339,7 +351,7 @@ fn router(gateway: Arc<Gateway>, with_admin: bool) -> Router {
         .route("/health", get(ingest::health))
         .route("/ready", get(ingest::ready));
     if with_admin {
-        router = router.merge(admin::router());
+        router = router.merge(admin::router()).merge(console::router());
     }
     router.fallback(ingest::route).with_state(gateway)
 }
@@ -374,6 +386,7 @@ fn admin_router(gateway: Arc<Gateway>) -> Router {
         .route("/health", get(ingest::health))
         .route("/ready", get(ingest::ready))
         .merge(admin::router())
+        .merge(console::router())
         .fallback(ingest::not_found)
         .with_state(gateway)
 }

@@ -268,6 +268,11 @@ impl DestinationMetrics {
     pub fn health(&self) -> Health {
         self.health.lock().expect("health lock").clone()
     }
+
+    /// Attempts so far in this process: (succeeded, failed or dead).
+    pub fn attempts(&self) -> (u64, u64) {
+        (self.delivered.get(), self.failed.get() + self.dead.get())
+    }
 }
 
 /// The store writer's commits.
@@ -621,5 +626,124 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut text, &registry)
             .expect("writing to a String cannot fail");
         Ok(text)
+    }
+}
+
+/// Seconds of arrivals [`Arrivals`] remembers.
+pub const ARRIVAL_SECONDS: usize = 300;
+
+/// Events stored per second over the last [`ARRIVAL_SECONDS`], counted by this process
+/// (the console's chart). Lock-free: each slot packs its second (high 32 bits) and its
+/// count (low 32 bits) in one atomic, so a slot moving to a new second never mixes counts.
+#[derive(Debug)]
+pub struct Arrivals {
+    slots: Vec<std::sync::atomic::AtomicU64>,
+}
+
+impl Default for Arrivals {
+    fn default() -> Arrivals {
+        Arrivals {
+            slots: (0..ARRIVAL_SECONDS)
+                .map(|_| std::sync::atomic::AtomicU64::new(0))
+                .collect(),
+        }
+    }
+}
+
+impl Arrivals {
+    /// Counts one event stored at `at_ms` (Unix ms).
+    pub fn record(&self, at_ms: i64) {
+        use std::sync::atomic::Ordering;
+        let second = (at_ms.max(0) / 1000) as u64 & 0xffff_ffff;
+        let slot = &self.slots[second as usize % ARRIVAL_SECONDS];
+        let mut current = slot.load(Ordering::Relaxed);
+        loop {
+            let next = if current >> 32 == second {
+                current.saturating_add(1).min((second << 32) | 0xffff_ffff)
+            } else {
+                (second << 32) | 1
+            };
+            match slot.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(seen) => current = seen,
+            }
+        }
+    }
+
+    /// Events per second for the `seconds` (at most [`ARRIVAL_SECONDS`]) whole seconds
+    /// before the one holding `now_ms`, and that one: oldest first, as (Unix second, count).
+    pub fn last(&self, seconds: usize, now_ms: i64) -> Vec<(i64, u64)> {
+        use std::sync::atomic::Ordering;
+        let now = now_ms.max(0) / 1000;
+        let seconds = seconds.min(ARRIVAL_SECONDS - 1) as i64;
+        (now - seconds..=now)
+            .map(|second| {
+                let packed = self.slots[(second as u64 & 0xffff_ffff) as usize % ARRIVAL_SECONDS]
+                    .load(Ordering::Relaxed);
+                let count = if packed >> 32 == (second as u64 & 0xffff_ffff) {
+                    packed & 0xffff_ffff
+                } else {
+                    0
+                };
+                (second, count)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod arrival_tests {
+    use super::*;
+
+    #[test]
+    fn arrivals_are_counted_per_second_and_forgotten_when_old() {
+        let arrivals = Arrivals::default();
+        let base = 1_790_000_000_000;
+        for _ in 0..3 {
+            arrivals.record(base + 10);
+        }
+        arrivals.record(base + 999);
+        arrivals.record(base + 1000);
+        arrivals.record(base + 3500);
+        let seen = arrivals.last(4, base + 3999);
+        let second = base / 1000;
+        assert_eq!(
+            seen,
+            vec![
+                (second - 1, 0),
+                (second, 4),
+                (second + 1, 1),
+                (second + 2, 0),
+                (second + 3, 1)
+            ]
+        );
+        // The slot of `second` is reused ARRIVAL_SECONDS later and starts again from 1.
+        let later = base + ARRIVAL_SECONDS as i64 * 1000;
+        arrivals.record(later);
+        assert_eq!(
+            arrivals.last(0, later),
+            vec![(second + ARRIVAL_SECONDS as i64, 1)]
+        );
+        // A window longer than remembered is cut to what is remembered.
+        assert_eq!(arrivals.last(10_000, later).len(), ARRIVAL_SECONDS);
+        // Nothing old leaks into a later window.
+        assert!(arrivals
+            .last(ARRIVAL_SECONDS, later + 5 * ARRIVAL_SECONDS as i64 * 1000)
+            .iter()
+            .all(|(_, n)| *n == 0));
+    }
+
+    #[test]
+    fn arrivals_from_many_threads_are_all_counted() {
+        let arrivals = std::sync::Arc::new(Arrivals::default());
+        let at = 1_790_000_000_500;
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let arrivals = arrivals.clone();
+                std::thread::spawn(move || (0..10_000).for_each(|_| arrivals.record(at)))
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(arrivals.last(0, at), vec![(at / 1000, 40_000)]);
     }
 }

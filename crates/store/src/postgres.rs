@@ -31,7 +31,8 @@ use crate::{CommitObserver, StoreError, StoreOptions};
 
 /// Schema versions, applied in order under an advisory lock; `hookgate_schema` records
 /// how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE FUNCTION hookgate_now_ms() RETURNS bigint LANGUAGE sql VOLATILE
     AS $$ SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint $$;
 CREATE TABLE events (
@@ -96,7 +97,15 @@ CREATE TABLE destination_pauses (
     destination  text PRIMARY KEY,
     paused_at    bigint NOT NULL
 );
-"#];
+"#,
+    r#"
+-- The console's listings stay fast on large stores: by provider id, by delivery status
+-- (newest first), and unrouted events.
+CREATE INDEX events_provider_id ON events(dedupe_key) WHERE dedupe_key IS NOT NULL;
+CREATE INDEX deliveries_status ON deliveries(status, event_id);
+CREATE INDEX events_unrouted ON events(id) WHERE routing = 'unrouted';
+"#,
+];
 
 /// The advisory lock nodes take to migrate one at a time (an arbitrary, fixed key).
 const MIGRATION_LOCK: i64 = 0x686f_6f6b_6761_7465;
@@ -915,8 +924,11 @@ const POSTGRES: crate::filter::Dialect = crate::filter::Dialect {
 };
 
 /// The `WHERE` clause of a [`ListFilter`] and its parameters (`$1`, `$2`, … in order).
-fn where_clause(filter: &ListFilter) -> (String, Vec<Box<dyn ToSql + Sync + Send>>) {
-    let (clause, values) = crate::filter::where_clause(filter, &POSTGRES);
+fn where_clause(
+    filter: &ListFilter,
+    newest_first: Option<u32>,
+) -> (String, Vec<Box<dyn ToSql + Sync + Send>>) {
+    let (clause, values) = crate::filter::where_clause(filter, &POSTGRES, newest_first);
     let values = values
         .into_iter()
         .map(|v| Box::new(v) as Box<dyn ToSql + Sync + Send>)
@@ -984,8 +996,9 @@ impl Backend for PgStore {
     }
 
     async fn list(&self, filter: ListFilter) -> Result<Vec<EventSummary>, StoreError> {
-        let (clause, mut values) = where_clause(&filter);
-        values.push(Box::new(i64::from(filter.limit.unwrap_or(100))));
+        let limit = filter.limit.unwrap_or(100);
+        let (clause, mut values) = where_clause(&filter, Some(limit));
+        values.push(Box::new(i64::from(limit)));
         let sql = format!(
             "SELECT {SUMMARY_COLUMNS} FROM events WHERE {clause} ORDER BY id DESC LIMIT ${}",
             values.len()
@@ -1179,7 +1192,7 @@ impl Backend for PgStore {
         &self,
         filter: ListFilter,
     ) -> Result<Vec<(EventRecord, Vec<(String, DeliveryStatus)>)>, StoreError> {
-        let (clause, values) = where_clause(&filter);
+        let (clause, values) = where_clause(&filter, None);
         let limit = filter
             .limit
             .map(|n| format!(" LIMIT {n}"))

@@ -88,6 +88,13 @@ CREATE TABLE destination_pauses (
     paused_at    INTEGER NOT NULL
 );
 "#,
+    r#"
+-- The console's listings stay fast on large stores: by provider id, by delivery status
+-- (newest first), and unrouted events.
+CREATE INDEX events_provider_id ON events(dedupe_key) WHERE dedupe_key IS NOT NULL;
+CREATE INDEX deliveries_status ON deliveries(status, event_id);
+CREATE INDEX events_unrouted ON events(id) WHERE routing = 'unrouted';
+"#,
 ];
 
 const INSERT: &str = "INSERT INTO events (id, source, dedupe_key, topic, tenant, provider_ts, received_at, method, path, headers, body, verification, routing) \
@@ -777,7 +784,7 @@ impl Backend for SqliteStore {
         filter: ListFilter,
     ) -> Result<Vec<(EventRecord, Vec<(String, DeliveryStatus)>)>, StoreError> {
         self.read(move |conn| {
-            let (clause, values) = where_clause(&filter);
+            let (clause, values) = where_clause(&filter, None);
             let limit = filter.limit.map(i64::from).unwrap_or(-1);
             let mut statement =
                 conn.prepare(&format!("{GET_EVENT} WHERE {clause} ORDER BY id LIMIT {limit}"))?;
@@ -814,8 +821,9 @@ impl Backend for SqliteStore {
 
     async fn list(&self, filter: ListFilter) -> Result<Vec<EventSummary>, StoreError> {
         self.read(move |conn| {
-            let (clause, mut values) = where_clause(&filter);
-            values.push(i64::from(filter.limit.unwrap_or(100)).into());
+            let limit = filter.limit.unwrap_or(100);
+            let (clause, mut values) = where_clause(&filter, Some(limit));
+            values.push(i64::from(limit).into());
             let mut statement = conn.prepare_cached(&format!(
                 "SELECT {SUMMARY_COLUMNS} FROM events WHERE {clause} ORDER BY id DESC LIMIT ?{}",
                 values.len()
@@ -873,8 +881,11 @@ const SQLITE: crate::filter::Dialect = crate::filter::Dialect {
 };
 
 /// The `WHERE` clause of a [`ListFilter`] and its parameters (`?1`, `?2`, … in order).
-fn where_clause(filter: &ListFilter) -> (String, Vec<rusqlite::types::Value>) {
-    let (clause, values) = crate::filter::where_clause(filter, &SQLITE);
+fn where_clause(
+    filter: &ListFilter,
+    newest_first: Option<u32>,
+) -> (String, Vec<rusqlite::types::Value>) {
+    let (clause, values) = crate::filter::where_clause(filter, &SQLITE, newest_first);
     (clause, values.into_iter().map(Into::into).collect())
 }
 

@@ -773,6 +773,10 @@ pub(crate) struct DestinationItem {
     last_error_at: Option<String>,
     /// The last successful attempt (this process).
     last_success_at: Option<String>,
+    /// Attempts made by this process since it started.
+    attempts: u64,
+    /// The share of those attempts that succeeded, 0 to 1 (absent before the first).
+    success_rate: Option<f64>,
 }
 
 /// Every destination, configured or still holding deliveries.
@@ -796,11 +800,10 @@ async fn destinations(gateway: &Gateway) -> Result<Vec<DestinationItem>, ApiErro
         .map(|name| {
             let found = stats.iter().find(|s| s.destination == name);
             let counts = found.map(|s| s.counts).unwrap_or_default();
-            let health = gateway
-                .metrics
-                .find_destination(&name)
-                .map(|m| m.health())
-                .unwrap_or_default();
+            let metrics = gateway.metrics.find_destination(&name);
+            let health = metrics.as_ref().map(|m| m.health()).unwrap_or_default();
+            let (succeeded, failed) = metrics.as_ref().map_or((0, 0), |m| m.attempts());
+            let attempts = succeeded + failed;
             DestinationItem {
                 kind: config
                     .destinations
@@ -818,6 +821,8 @@ async fn destinations(gateway: &Gateway) -> Result<Vec<DestinationItem>, ApiErro
                 last_error: health.last_error.as_ref().map(|(_, e)| e.clone()),
                 last_error_at: health.last_error.as_ref().map(|(at, _)| rfc3339(*at)),
                 last_success_at: health.last_success_ms.map(rfc3339),
+                attempts,
+                success_rate: (attempts > 0).then(|| succeeded as f64 / attempts as f64),
                 name,
             }
         })
@@ -1005,4 +1010,66 @@ pub(crate) async fn list_sources(
         })
         .collect();
     Json(SourceList { items })
+}
+
+/// How many seconds of arrivals to show.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ArrivalQuery {
+    /// The window, 1 to 299 seconds before the current one (default 60).
+    #[param(minimum = 1, maximum = 299)]
+    seconds: Option<u32>,
+}
+
+/// Events stored in one second.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ArrivalCount {
+    /// The second's start (RFC 3339).
+    at: String,
+    /// Unix seconds.
+    second: i64,
+    /// Events stored in it.
+    count: u64,
+}
+
+/// Events stored per second by this process, oldest first, the current second last.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Arrivals {
+    items: Vec<ArrivalCount>,
+}
+
+#[utoipa::path(get, path = "/api/v1/stats/arrivals", tag = "events",
+    params(ArrivalQuery),
+    responses(
+        (status = 200, description = "Events stored per second by this process (with several nodes, each counts its own)", body = Arrivals),
+        (status = 400, description = "A bad parameter", body = super::ErrorBody),
+        (status = 401, description = "No or wrong token", body = super::ErrorBody),
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn arrivals(
+    _: Authorized,
+    State(gateway): State<Arc<Gateway>>,
+    ApiQuery(query): ApiQuery<ArrivalQuery>,
+) -> Result<Json<Arrivals>, ApiError> {
+    let seconds = match query.seconds {
+        None => 60,
+        Some(n) if (1..crate::metrics::ARRIVAL_SECONDS as u32).contains(&n) => n,
+        Some(n) => {
+            return Err(ApiError::bad_request(format!(
+                "seconds: {n} is not between 1 and {}",
+                crate::metrics::ARRIVAL_SECONDS - 1
+            )))
+        }
+    };
+    let items = gateway
+        .arrivals
+        .last(seconds as usize, crate::now_ms())
+        .into_iter()
+        .map(|(second, count)| ArrivalCount {
+            at: rfc3339(second * 1000),
+            second,
+            count,
+        })
+        .collect();
+    Ok(Json(Arrivals { items }))
 }

@@ -53,12 +53,16 @@ impl Tokens {
     }
 
     /// The role of a presented token; both digests are always compared.
-    fn role_of(&self, presented: &str) -> Option<Role> {
-        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    pub(crate) fn role_of(&self, presented: &str) -> Option<Role> {
+        self.role_of_digest(&Sha256::digest(presented.as_bytes()).into())
+    }
+
+    /// The role of the token whose SHA-256 digest is `digest`.
+    pub(crate) fn role_of_digest(&self, digest: &[u8; 32]) -> Option<Role> {
         let is = |known: &Option<[u8; 32]>| {
             known
                 .as_ref()
-                .map_or(subtle::Choice::from(0), |k| k.ct_eq(&digest))
+                .map_or(subtle::Choice::from(0), |k| k.ct_eq(digest))
         };
         let operator = is(&self.operator);
         let reader = is(&self.reader);
@@ -89,7 +93,7 @@ pub(crate) struct ErrorBody {
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct ErrorDetail {
     /// Stable kind: `bad_request`, `unauthorized`, `forbidden`, `not_found`, `conflict`,
-    /// `unprocessable`, `unavailable`.
+    /// `unprocessable`, `rate_limited`, `unavailable`.
     kind: String,
     /// For people.
     message: String,
@@ -128,11 +132,35 @@ impl ApiError {
         }
     }
 
-    fn unauthorized() -> ApiError {
+    pub(crate) fn unauthorized() -> ApiError {
         ApiError {
             status: StatusCode::UNAUTHORIZED,
             kind: "unauthorized",
             message: "send Authorization: Bearer <admin token>".into(),
+        }
+    }
+
+    fn forbidden_csrf() -> ApiError {
+        ApiError {
+            status: StatusCode::FORBIDDEN,
+            kind: "forbidden",
+            message: "a console request that changes something needs its CSRF token (X-Hookgate-CSRF) and a same-origin request".into(),
+        }
+    }
+
+    pub(crate) fn too_many(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            kind: "rate_limited",
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn unauthorized_login() -> ApiError {
+        ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            kind: "unauthorized",
+            message: "that is not an admin token of this gateway".into(),
         }
     }
 
@@ -181,8 +209,13 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A request whose bearer token was accepted, with its role.
+/// A request whose bearer token, or console session, was accepted, with its role.
 pub(crate) struct Authorized(pub Role);
+
+/// The console's session cookie.
+pub(crate) const SESSION_COOKIE: &str = "hookgate_session";
+/// The header a console request that changes something carries its CSRF token in.
+pub(crate) const CSRF_HEADER: &str = "x-hookgate-csrf";
 
 impl FromRequestParts<Arc<Gateway>> for Authorized {
     type Rejection = ApiError;
@@ -196,19 +229,38 @@ impl FromRequestParts<Arc<Gateway>> for Authorized {
         if !tokens.any() {
             return Err(ApiError::not_found("no such endpoint"));
         }
-        let presented = parts
+        let bearer = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| {
                 let (scheme, token) = v.split_once(' ')?;
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
+            });
+        if let Some(presented) = bearer {
+            return tokens
+                .role_of(presented)
+                .map(Authorized)
+                .ok_or_else(ApiError::unauthorized);
+        }
+        let session = crate::console::session::cookie(&parts.headers, SESSION_COOKIE)
+            .and_then(|id| gateway.sessions.find(tokens, id))
             .ok_or_else(ApiError::unauthorized)?;
-        tokens
-            .role_of(presented)
-            .map(Authorized)
-            .ok_or_else(ApiError::unauthorized)
+        // A cookie rides along with any request the browser makes, so a request that
+        // changes something must also prove it came from the console's own page: its
+        // CSRF token (which other sites cannot read), and an `Origin`, when sent, that is
+        // this host.
+        if !parts.method.is_safe() {
+            let echoed = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| session.csrf_matches(v));
+            if !echoed || !crate::console::same_origin(&parts.headers) {
+                return Err(ApiError::forbidden_csrf());
+            }
+        }
+        Ok(Authorized(session.role))
     }
 }
 
@@ -236,8 +288,24 @@ pub(crate) fn router() -> Router<Arc<Gateway>> {
         .route("/api/v1/destinations/{name}/pause", post(api::pause))
         .route("/api/v1/destinations/{name}/resume", post(api::resume))
         .route("/api/v1/sources", get(api::list_sources))
+        .route("/api/v1/stats/arrivals", get(api::arrivals))
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .route("/metrics", get(metrics))
+        .layer(axum::middleware::map_response(not_sniffed_nor_cached))
+}
+
+/// The API's answers hold what requests sent (bodies, headers): a browser must never read
+/// them as anything but their declared type, nor keep them.
+async fn not_sniffed_nor_cached(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
 }
 
 async fn api_not_found(_: Authorized) -> ApiError {

@@ -24,6 +24,7 @@ use super::api;
         api::pause,
         api::resume,
         api::list_sources,
+        api::arrivals,
     ),
     modifiers(&BearerAuth),
     tags(

@@ -2,6 +2,7 @@
 
 mod admin;
 mod bad_input;
+mod console;
 mod delivery;
 mod limits;
 mod metrics;

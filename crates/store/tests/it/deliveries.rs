@@ -294,3 +294,116 @@ async fn a_replayed_pending_delivery_keeps_its_lease_and_failed_attempts_read_as
         assert_eq!(store.claim("a", 1, LONG, "w3").await.unwrap().len(), 1);
     }
 }
+
+/// Listings by delivery status walk the status index newest first (a page at a time), and
+/// give the same events as testing each one, alone or with other filters and bounds.
+#[tokio::test]
+async fn status_listings_page_newest_first_alone_and_with_other_filters() {
+    for db in databases().await {
+        let store = db.open().await;
+        // Twelve events to `a`, alternating sources; every even one also to `b`.
+        let mut ids = Vec::new();
+        for i in 0..12 {
+            let source = if i % 2 == 0 { "s" } else { "t" };
+            let mut e = event(source, Some(&format!("e{i}")), 3);
+            e.destinations = vec![NewDelivery::queued("a")];
+            if i % 2 == 0 {
+                e.destinations.push(NewDelivery::queued("b"));
+            }
+            let Stored::New { id, .. } = store.insert(e).await.unwrap() else {
+                panic!()
+            };
+            ids.push(id);
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        // `a`: every third dies, the rest are delivered; `b` stays pending.
+        for claimed in store.claim("a", 100, LONG, "w").await.unwrap() {
+            let i = ids.iter().position(|id| *id == claimed.event_id).unwrap();
+            let next = if i % 3 == 0 {
+                DeliveryStatus::Dead
+            } else {
+                DeliveryStatus::Delivered
+            };
+            store
+                .complete(attempt(claimed.delivery_id, "w", next, 0))
+                .await
+                .unwrap();
+        }
+        let newest_first = |pick: &dyn Fn(usize) -> bool| -> Vec<EventId> {
+            (0..12)
+                .rev()
+                .filter(|i| pick(*i))
+                .map(|i| ids[i].clone())
+                .collect()
+        };
+        let listed = |filter: ListFilter| {
+            let store = store.clone();
+            async move {
+                let mut seen = Vec::new();
+                let mut before = None;
+                loop {
+                    let page = store
+                        .list(ListFilter {
+                            before: before.clone(),
+                            limit: Some(2),
+                            ..filter.clone()
+                        })
+                        .await
+                        .unwrap();
+                    if page.is_empty() {
+                        return seen;
+                    }
+                    assert!(page.len() <= 2);
+                    before = page.last().map(|e| e.id.clone());
+                    seen.extend(page.into_iter().map(|e| e.id));
+                }
+            }
+        };
+        let status = |s| ListFilter {
+            status: Some(s),
+            ..Default::default()
+        };
+        assert_eq!(
+            listed(status(EventStatus::Dead)).await,
+            newest_first(&|i| i % 3 == 0)
+        );
+        assert_eq!(
+            listed(status(EventStatus::Delivered)).await,
+            newest_first(&|i| i % 3 != 0)
+        );
+        assert_eq!(
+            listed(status(EventStatus::Pending)).await,
+            newest_first(&|i| i % 2 == 0)
+        );
+        // With another filter, the events are tested one by one: same meaning.
+        assert_eq!(
+            listed(ListFilter {
+                source: Some("s".into()),
+                ..status(EventStatus::Dead)
+            })
+            .await,
+            newest_first(&|i| i % 3 == 0 && i % 2 == 0)
+        );
+        // Time bounds narrow the walk itself.
+        let at = |i: usize| EventId::millis_of(&ids[i]).unwrap();
+        assert_eq!(
+            listed(ListFilter {
+                since_ms: Some(at(3)),
+                until_ms: Some(at(9)),
+                ..status(EventStatus::Delivered)
+            })
+            .await,
+            newest_first(&|i| (3..9).contains(&i) && i % 3 != 0)
+        );
+        // A replay's selection (no page) means the same.
+        let candidates: Vec<EventId> = store
+            .replay_candidates(status(EventStatus::Dead))
+            .await
+            .unwrap()
+            .into_iter()
+            .rev()
+            .map(|(e, _)| e.summary.id)
+            .collect();
+        assert_eq!(candidates, newest_first(&|i| i % 3 == 0));
+    }
+}
