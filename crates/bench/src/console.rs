@@ -16,32 +16,19 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use tokio::io::AsyncWriteExt;
 
-use crate::{fast_receiver, read_response, start, Received, SECRET};
+use crate::{fast_receiver, read_response, signed_request, start, Received};
 
 const TOKEN: &str = "bench-admin-token-0123456789";
 const ROUNDS: usize = 15;
 const BASELINE_EVENTS: usize = 10_000;
 
 fn signed(i: usize, body_size: usize) -> Vec<u8> {
-    let id = format!("console-{i}");
     let topic = if i % 100 == 37 {
         "order.failed"
     } else {
         "push"
     };
-    let mut body = format!(r#"{{"delivery":"{id}","data":""#).into_bytes();
-    body.resize(body_size.saturating_sub(2).max(body.len()), b'x');
-    body.extend_from_slice(b"\"}");
-    let mac = hookgate_verify::HashAlgorithm::Sha256.mac_of(SECRET.as_bytes(), &body);
-    let mut request = format!(
-        "POST /gh HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nX-GitHub-Event: {topic}\r\nX-GitHub-Delivery: {id}\r\n\
-         X-Hub-Signature-256: sha256={}\r\nContent-Length: {}\r\n\r\n",
-        hookgate_verify::Encoding::Hex.encode(&mac),
-        body.len()
-    )
-    .into_bytes();
-    request.extend_from_slice(&body);
-    request
+    signed_request(&format!("console-{i}"), topic, body_size)
 }
 
 /// Sends events `from..to` over `connections` keep-alive connections, signing as it goes.

@@ -201,23 +201,25 @@ fn peak_rss_mib(pid: u32) -> f64 {
 /// Raw HTTP/1.1 requests, signed in advance.
 fn presign(count: usize, body_size: usize, run: &str) -> Vec<Vec<u8>> {
     (0..count)
-        .map(|i| {
-            let id = format!("{run}-{i}");
-            let mut body = format!(r#"{{"delivery":"{id}","data":""#).into_bytes();
-            body.resize(body_size.saturating_sub(2).max(body.len()), b'x');
-            body.extend_from_slice(b"\"}");
-            let mac = hookgate_verify::HashAlgorithm::Sha256.mac_of(SECRET.as_bytes(), &body);
-            let mut request = format!(
-                "POST /gh HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: {id}\r\n\
-                 X-Hub-Signature-256: sha256={}\r\nContent-Length: {}\r\n\r\n",
-                hookgate_verify::Encoding::Hex.encode(&mac),
-                body.len()
-            )
-            .into_bytes();
-            request.extend_from_slice(&body);
-            request
-        })
+        .map(|i| signed_request(&format!("{run}-{i}"), "push", body_size))
         .collect()
+}
+
+/// One raw HTTP/1.1 request to `/gh`, signed as GitHub does, with delivery id `id`.
+fn signed_request(id: &str, topic: &str, body_size: usize) -> Vec<u8> {
+    let mut body = format!(r#"{{"delivery":"{id}","data":""#).into_bytes();
+    body.resize(body_size.saturating_sub(2).max(body.len()), b'x');
+    body.extend_from_slice(b"\"}");
+    let mac = hookgate_verify::HashAlgorithm::Sha256.mac_of(SECRET.as_bytes(), &body);
+    let mut request = format!(
+        "POST /gh HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nX-GitHub-Event: {topic}\r\nX-GitHub-Delivery: {id}\r\n\
+         X-Hub-Signature-256: sha256={}\r\nContent-Length: {}\r\n\r\n",
+        hookgate_verify::Encoding::Hex.encode(&mac),
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+    request
 }
 
 struct RunResult {

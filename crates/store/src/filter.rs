@@ -3,6 +3,15 @@
 
 use crate::event::{EventId, EventStatus, ListFilter};
 
+/// The indexes the listings need, the same SQL on both backends (one migration each): by
+/// provider id, by delivery status (walked newest first, see [`where_clause`]), and
+/// unrouted events.
+pub(crate) const LISTING_INDEXES: &str = "
+CREATE INDEX events_provider_id ON events(dedupe_key) WHERE dedupe_key IS NOT NULL;
+CREATE INDEX deliveries_status ON deliveries(status, event_id);
+CREATE INDEX events_unrouted ON events(id) WHERE routing = 'unrouted';
+";
+
 /// How a backend's SQL differs where a filter is concerned.
 pub(crate) struct Dialect {
     /// The `n`-th parameter (from 1): `?1`, `$1`.

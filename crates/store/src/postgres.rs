@@ -98,13 +98,7 @@ CREATE TABLE destination_pauses (
     paused_at    bigint NOT NULL
 );
 "#,
-    r#"
--- The console's listings stay fast on large stores: by provider id, by delivery status
--- (newest first), and unrouted events.
-CREATE INDEX events_provider_id ON events(dedupe_key) WHERE dedupe_key IS NOT NULL;
-CREATE INDEX deliveries_status ON deliveries(status, event_id);
-CREATE INDEX events_unrouted ON events(id) WHERE routing = 'unrouted';
-"#,
+    crate::filter::LISTING_INDEXES,
 ];
 
 /// The advisory lock nodes take to migrate one at a time (an arbitrary, fixed key).

@@ -106,24 +106,14 @@ async fn the_console_is_served_from_the_binary_under_a_strict_policy() {
         let text = response.text().await.unwrap();
         assert!(text.contains(marker), "{path}");
     }
+    let text_of = async |path: &str| {
+        let response = client().get(gw.url(path)).send().await.unwrap();
+        response.text().await.unwrap()
+    };
     // Nothing in the page is inline: the policy would block it.
-    let html = client()
-        .get(gw.url("/ui/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = text_of("/ui/").await;
     assert!(!html.contains("<script>") && !html.contains(" style=") && !html.contains("onclick"));
-    let script = client()
-        .get(gw.url("/ui/app.js"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let script = text_of("/ui/app.js").await;
     assert!(!script.contains("innerHTML") && !script.contains("insertAdjacentHTML"));
     // The API's answers, which hold what requests sent, are never sniffed nor cached.
     let api = client()
