@@ -66,10 +66,10 @@ for scope in "${scopes[@]}"; do
   extra=()
   [ -n "$in_diff" ] && extra+=(--in-diff "$in_diff")
   # shellcheck disable=SC2046
-  cargo mutants --no-shuffle --baseline skip --timeout 300 --output "$out" \
+  cargo mutants --no-shuffle --baseline skip --timeout 60 --output "$out" \
     $(scope_args "$scope") "${extra[@]}" $(test_args "$scope") >"$out/run.log" 2>&1 || true
   dir="$out/mutants.out"
-  count() { [ -f "$dir/$1" ] && grep -c . "$dir/$1" || echo 0; }
+  count() { if [ -f "$dir/$1" ]; then grep -c . "$dir/$1" || true; else echo 0; fi; }
   caught=$(( $(count caught.txt) + $(count timeout.txt) ))
   missed=$(count missed.txt)
   unviable=$(count unviable.txt)

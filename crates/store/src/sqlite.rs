@@ -170,6 +170,13 @@ enum Op {
         now_ms: i64,
         reply: oneshot::Sender<Result<bool, StoreError>>,
     },
+    /// Tests only: answers the `synchronous` mode its batch committed under (2 = FULL,
+    /// 1 = NORMAL), or with `fail` makes its whole batch fail.
+    #[cfg(test)]
+    Probe {
+        fail: bool,
+        reply: oneshot::Sender<Result<i64, StoreError>>,
+    },
 }
 
 enum Done {
@@ -181,6 +188,8 @@ enum Done {
     Recorded,
     Paused(bool),
     Pruned(Vec<(String, u64)>),
+    #[cfg(test)]
+    Probed(i64),
 }
 
 impl Op {
@@ -291,6 +300,14 @@ impl Op {
                 };
                 Ok(Done::Paused(changed > 0))
             }
+            #[cfg(test)]
+            Op::Probe { fail, .. } => {
+                if *fail {
+                    return Err(rusqlite::Error::InvalidQuery);
+                }
+                tx.query_row("PRAGMA synchronous", [], |r| r.get(0))
+                    .map(Done::Probed)
+            }
         }
     }
 
@@ -313,6 +330,8 @@ impl Op {
             (Op::Refusal(_), Ok(Done::Recorded)) => {}
             (Op::Pause { reply, .. }, Ok(Done::Paused(changed))) => drop(reply.send(Ok(changed))),
             (Op::Prune { reply, .. }, Ok(Done::Pruned(n))) => drop(reply.send(Ok(n))),
+            #[cfg(test)]
+            (Op::Probe { reply, .. }, Ok(Done::Probed(mode))) => drop(reply.send(Ok(mode))),
             (op, Err(e)) => op.fail(e),
             (op, Ok(_)) => op.fail(StoreError::unavailable("internal: mismatched write result")),
         }
@@ -330,6 +349,8 @@ impl Op {
             }
             Op::Pause { reply, .. } => drop(reply.send(Err(e))),
             Op::Prune { reply, .. } => drop(reply.send(Err(e))),
+            #[cfg(test)]
+            Op::Probe { reply, .. } => drop(reply.send(Err(e))),
         }
     }
 }
@@ -1071,11 +1092,7 @@ fn write_loop(
             }
         }
         if !batch.is_empty() {
-            let wanted = if batch.iter().any(Op::must_survive_a_crash) {
-                Synchronous::Full
-            } else {
-                Synchronous::Normal
-            };
+            let wanted = synchronous_for(&batch);
             if wanted != synchronous {
                 match conn.pragma_update(None, "synchronous", wanted.as_str()) {
                     Ok(()) => synchronous = wanted,
@@ -1112,6 +1129,15 @@ fn write_loop(
             let _ = done.send(());
             return;
         }
+    }
+}
+
+/// What `batch`'s commit needs: an fsync when any of its writes must survive a crash.
+fn synchronous_for(batch: &[Op]) -> Synchronous {
+    if batch.iter().any(Op::must_survive_a_crash) {
+        Synchronous::Full
+    } else {
+        Synchronous::Normal
     }
 }
 
@@ -1204,5 +1230,173 @@ mod tests {
         assert_eq!(mode(&dir.path().join("new/data/hookgate.db-wal")), 0o600);
         assert_eq!(mode(&dir.path().join("new/data/hookgate.db-shm")), 0o600);
         store.close().await;
+    }
+
+    /// Runs the writer over `ops`, all queued before it starts (so they batch up to
+    /// `max_batch`), then closes it; the database file stays in `dir`.
+    fn run_writer(dir: &Path, ops: Vec<Op>, max_batch: usize) {
+        let path = dir.join("w.db");
+        let mut conn = open_connection(&path, &StoreOptions::default()).unwrap();
+        migrate(&mut conn).unwrap();
+        let (tx, rx) = mpsc::channel(ops.len() + 1);
+        for op in ops {
+            tx.try_send(Message::Op(op)).ok().unwrap();
+        }
+        let (closed, _) = oneshot::channel();
+        tx.try_send(Message::Close(closed)).ok().unwrap();
+        write_loop(conn, rx, max_batch, None);
+    }
+
+    fn insert(key: &str) -> (Op, oneshot::Receiver<Result<Stored, StoreError>>) {
+        let (reply, answer) = oneshot::channel();
+        let prepared = Prepared {
+            event: event("s", Some(key), 3),
+            now_ms: crate::now_ms(),
+            headers: "[]".into(),
+            verification: "{}".into(),
+        };
+        (Op::Insert(Box::new(prepared), reply), answer)
+    }
+
+    fn probe(fail: bool) -> (Op, oneshot::Receiver<Result<i64, StoreError>>) {
+        let (reply, answer) = oneshot::channel();
+        (Op::Probe { fail, reply }, answer)
+    }
+
+    fn stored_keys(dir: &Path) -> Vec<String> {
+        let conn = Connection::open(dir.join("w.db")).unwrap();
+        let mut keys = conn
+            .prepare("SELECT dedupe_key FROM events ORDER BY dedupe_key")
+            .unwrap();
+        keys.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    const FULL: i64 = 2;
+    const NORMAL: i64 = 1;
+
+    #[test]
+    fn a_batch_with_an_event_is_fsynced_and_bookkeeping_alone_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        // Everything waiting joins one batch, up to `max_batch`: the insert and the first
+        // probe commit together (fsynced); the second probe is a batch of its own.
+        let (e1, stored) = insert("e1");
+        let (with_event, first) = probe(false);
+        let (alone, second) = probe(false);
+        run_writer(dir.path(), vec![e1, with_event, alone], 2);
+        assert!(matches!(
+            stored.blocking_recv().unwrap(),
+            Ok(Stored::New { .. })
+        ));
+        assert_eq!(first.blocking_recv().unwrap().unwrap(), FULL);
+        assert_eq!(second.blocking_recv().unwrap().unwrap(), NORMAL);
+
+        // The same three in one larger batch: all fsynced.
+        let (e2, stored) = insert("e2");
+        let (a, first) = probe(false);
+        let (b, second) = probe(false);
+        run_writer(dir.path(), vec![e2, a, b], 1024);
+        assert!(matches!(
+            stored.blocking_recv().unwrap(),
+            Ok(Stored::New { .. })
+        ));
+        assert_eq!(first.blocking_recv().unwrap().unwrap(), FULL);
+        assert_eq!(second.blocking_recv().unwrap().unwrap(), FULL);
+        assert_eq!(stored_keys(dir.path()), ["e1", "e2"]);
+    }
+
+    #[test]
+    fn which_writes_must_survive_a_crash() {
+        let (insert, _) = insert("e");
+        let (replay_reply, _) = oneshot::channel();
+        let replay = Op::Replay(Vec::new(), 0, replay_reply);
+        let (pause_reply, _) = oneshot::channel();
+        let pause = Op::Pause {
+            destination: "d".into(),
+            paused: true,
+            now_ms: 0,
+            reply: pause_reply,
+        };
+        let (claim_reply, _) = oneshot::channel();
+        let claim = Op::Claim {
+            destination: "d".into(),
+            limit: 1,
+            now_ms: 0,
+            lease_ms: 1,
+            owner: "o".into(),
+            reply: claim_reply,
+        };
+        let (release_reply, _) = oneshot::channel();
+        let release = Op::Release {
+            destination: "d".into(),
+            owner: "o".into(),
+            reply: release_reply,
+        };
+        let (prune_reply, _) = oneshot::channel();
+        let prune = Op::Prune {
+            rules: Vec::new(),
+            limit: 1,
+            reply: prune_reply,
+        };
+        for op in [&insert, &replay, &pause] {
+            assert!(op.must_survive_a_crash());
+        }
+        for op in [&claim, &release, &prune] {
+            assert!(!op.must_survive_a_crash());
+        }
+        assert_eq!(
+            synchronous_for(std::slice::from_ref(&claim)),
+            Synchronous::Normal
+        );
+        assert_eq!(
+            synchronous_for(&[claim, release, prune, pause]),
+            Synchronous::Full
+        );
+    }
+
+    #[test]
+    fn a_failed_batch_fails_every_write_and_keeps_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let (e1, first) = insert("e1");
+        let (failing, probed) = probe(true);
+        let (e2, second) = insert("e2");
+        run_writer(dir.path(), vec![e1, failing, e2], 1024);
+        for answer in [first, second] {
+            let e = answer.blocking_recv().unwrap().unwrap_err();
+            assert!(e.to_string().contains("Query is not read-only"), "{e}");
+        }
+        assert!(probed.blocking_recv().unwrap().is_err());
+        assert!(
+            stored_keys(dir.path()).is_empty(),
+            "nothing of the batch is kept"
+        );
+        // The writer goes on: the next batch commits.
+        let (e3, third) = insert("e3");
+        run_writer(dir.path(), vec![e3], 1024);
+        assert!(matches!(
+            third.blocking_recv().unwrap(),
+            Ok(Stored::New { .. })
+        ));
+        assert_eq!(stored_keys(dir.path()), ["e3"]);
+    }
+
+    #[test]
+    fn writes_racing_the_close_are_refused_not_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let mut conn = open_connection(&path, &StoreOptions::default()).unwrap();
+        migrate(&mut conn).unwrap();
+        let (tx, rx) = mpsc::channel(4);
+        let (closed, done) = oneshot::channel();
+        let (late, answer) = insert("late");
+        tx.try_send(Message::Close(closed)).ok().unwrap();
+        tx.try_send(Message::Op(late)).ok().unwrap();
+        write_loop(conn, rx, 1024, None);
+        assert!(done.blocking_recv().is_ok());
+        let e = answer.blocking_recv().unwrap().unwrap_err();
+        assert!(e.to_string().contains("shutting down"), "{e}");
+        assert!(stored_keys(dir.path()).is_empty());
     }
 }

@@ -113,7 +113,68 @@ mod tests {
         };
         assert_eq!(capped, MAX_RETRY_AFTER);
         assert_eq!(policy.next(3, &Verdict::Retry { after: None }), Next::Dead);
+        assert!(matches!(
+            policy.next(2, &Verdict::Retry { after: None }),
+            Next::RetryIn(_)
+        ));
         assert_eq!(policy.next(1, &Verdict::Permanent), Next::Dead);
         assert_eq!(policy.next(1, &Verdict::Delivered), Next::Delivered);
+    }
+
+    fn delays(policy: &RetryPolicy, attempt: u32) -> Vec<Duration> {
+        (0..200)
+            .map(
+                |_| match policy.next(attempt, &Verdict::Retry { after: None }) {
+                    Next::RetryIn(d) => d,
+                    other => panic!("{other:?}"),
+                },
+            )
+            .collect()
+    }
+
+    #[test]
+    fn past_the_schedule_its_last_delay_repeats() {
+        let policy = RetryPolicy {
+            schedule: vec![Duration::from_secs(1), Duration::from_secs(10)],
+            max_attempts: 20,
+        };
+        // Attempt 1 waits up to the first delay, every later one up to the last: full
+        // jitter, so over 200 draws some land above the first delay.
+        assert!(delays(&policy, 1)
+            .iter()
+            .all(|d| *d <= Duration::from_secs(1)));
+        for attempt in [2, 3, 19] {
+            let drawn = delays(&policy, attempt);
+            assert!(drawn.iter().all(|d| *d <= Duration::from_secs(10)));
+            assert!(
+                drawn.iter().any(|d| *d > Duration::from_secs(1)),
+                "attempt {attempt}"
+            );
+        }
+        // A Retry-After shorter than the jitter leaves it alone.
+        let short = Verdict::Retry {
+            after: Some(Duration::from_millis(1)),
+        };
+        let drawn: Vec<Duration> = (0..200)
+            .map(|_| match policy.next(2, &short) {
+                Next::RetryIn(d) => d,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(drawn.iter().any(|d| *d > Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn the_default_policy_backs_off_up_to_an_hour_over_ten_attempts() {
+        let policy = RetryPolicy::default();
+        assert_eq!(policy.max_attempts, 10);
+        assert!(matches!(
+            policy.next(9, &Verdict::Retry { after: None }),
+            Next::RetryIn(_)
+        ));
+        assert_eq!(policy.next(10, &Verdict::Retry { after: None }), Next::Dead);
+        assert!(delays(&policy, 9)
+            .iter()
+            .any(|d| *d > Duration::from_secs(1800)));
     }
 }

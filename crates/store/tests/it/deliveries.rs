@@ -238,6 +238,17 @@ async fn pauses_hold_and_stats_count_by_destination() {
         let store = db.open().await;
         assert!(store.set_paused("a", true).await.unwrap());
         assert!(!store.set_paused("a", true).await.unwrap());
+        // A paused destination is listed even before it has a delivery.
+        let stats = store.destination_stats().await.unwrap();
+        assert_eq!(stats.len(), 1);
+        assert_eq!(
+            (
+                stats[0].destination.as_str(),
+                stats[0].paused,
+                stats[0].counts.pending
+            ),
+            ("a", true, 0)
+        );
         let mut e = event("s", Some("e1"), 3);
         e.received_at_ms = 1_000;
         e.id = EventId(uuid::Uuid::from_u128(1_000u128 << 80).to_string());

@@ -271,3 +271,207 @@ pub fn hookgate_verify_test_jwk(private_pem: &str, kid: &str) -> String {
     jwk.set_key_id(kid);
     jwk.to_string()
 }
+
+#[test]
+fn the_bearer_prefix_is_checked_before_the_token_is_read() {
+    let src = jwt_source("HS256", "secret = \"short\"");
+    let now = at(1_700_000_000);
+    for (value, expected) in [
+        ("Basic dXNlcjpwYXNzd29yZA==", "does not start with `Bearer`"),
+        ("Bear", "does not start with `Bearer`"),
+        ("", "does not start with `Bearer`"),
+        // Byte 7 falls inside `ä`: a wrong prefix, not a slice across a character.
+        ("Bearerä.x.y", "does not start with `Bearer`"),
+    ] {
+        let req = request("/jwt", b"payload bytes", &[("Authorization", value)]);
+        let e = accept(&src, &req, now).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Malformed, "{value:?}: {e}");
+        assert!(e.detail().contains(expected), "{value:?}: {}", e.detail());
+    }
+    // The scheme's case does not matter (RFC 9110 §11.1).
+    let mut req = request("/jwt", b"payload bytes", &[]);
+    let keys = SigningKeys {
+        secret: Some(hookgate_verify::Secret::new("short")),
+        ..Default::default()
+    };
+    src.sign(&mut req, now, &keys).unwrap();
+    let token = req.headers.get("authorization").unwrap()[7..].to_owned();
+    let lower = request(
+        "/jwt",
+        b"payload bytes",
+        &[("Authorization", &format!("bearer {token}"))],
+    );
+    assert!(accept(&src, &lower, now).is_ok());
+}
+
+#[test]
+fn hs384_and_hs512_tokens_made_elsewhere_verify() {
+    // Signed here with the plain HMAC primitive, not with the verifier's own key type: a
+    // verifier that used another hash would refuse them.
+    let now = at(1_700_000_000);
+    let claims = serde_json::json!({"exp": 1_700_000_100, "iat": 1_700_000_000});
+    for (algorithm, hash) in [
+        ("HS256", HashAlgorithm::Sha256),
+        ("HS384", HashAlgorithm::Sha384),
+        ("HS512", HashAlgorithm::Sha512),
+    ] {
+        let src = source(&format!(
+            "[verify]\nkind = \"jwt\"\nalgorithms = [\"{algorithm}\"]\nsecret = \"a-shared-secret\"\n"
+        ));
+        let jwt = token(
+            &format!(r#"{{"alg":"{algorithm}","typ":"JWT"}}"#),
+            &claims,
+            |input| hash.mac_of(b"a-shared-secret", input),
+        );
+        let req = request("/", b"", &[("Authorization", &format!("Bearer {jwt}"))]);
+        accept(&src, &req, now).unwrap_or_else(|e| panic!("{algorithm}: {e}"));
+        let wrong = token(
+            &format!(r#"{{"alg":"{algorithm}","typ":"JWT"}}"#),
+            &claims,
+            |input| hash.mac_of(b"another-secret", input),
+        );
+        let req = request("/", b"", &[("Authorization", &format!("Bearer {wrong}"))]);
+        assert_eq!(kind_of(accept(&src, &req, now)), ErrorKind::BadSignature);
+    }
+}
+
+#[test]
+fn a_jwk_serves_only_the_algorithms_its_type_and_curve_fit() {
+    let (private, _) = keypair("ES256");
+    let mut jwk: serde_json::Value =
+        serde_json::from_str(&hookgate_verify_test_jwk(&private, "p256")).unwrap();
+    // No `alg` on the key: its type and curve alone decide what it may verify.
+    jwk.as_object_mut().unwrap().remove("alg");
+    let jwks = serde_json::json!({"keys": [jwk]}).to_string();
+    let with = |algorithms: &str| {
+        try_source(&format!(
+            "[verify]\nkind = \"jwt\"\nalgorithms = {algorithms}\njwks = {}",
+            toml_str(&jwks)
+        ))
+    };
+    assert!(with(r#"["ES256"]"#).is_ok());
+    for other in ["RS256", "PS256", "ES384", "ES512", "EdDSA"] {
+        let e = with(&format!(r#"["ES256", "{other}"]"#)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(&format!("no configured key fits {other}")),
+            "{other}: {e}"
+        );
+    }
+}
+
+#[test]
+fn token_errors_say_how_many_keys_were_tried_and_what_was_malformed() {
+    let now = at(1_700_000_000);
+    let src = source(
+        "[verify]\nkind = \"jwt\"\nalgorithms = [\"HS256\"]\nsecrets = [\"first\", \"second\"]\n",
+    );
+    let claims = serde_json::json!({"exp": 1_700_000_100, "iat": 1_700_000_000});
+    let header = r#"{"alg":"HS256","typ":"JWT"}"#;
+    let forged = token(header, &claims, |input| {
+        HashAlgorithm::Sha256.mac_of(b"third", input)
+    });
+    let req = request("/", b"", &[("Authorization", &format!("Bearer {forged}"))]);
+    let e = accept(&src, &req, now).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BadSignature);
+    assert!(
+        e.detail()
+            .contains("matches none of the 2 candidate key(s)"),
+        "{}",
+        e.detail()
+    );
+    // Signed correctly, but its payload is not a JSON object.
+    let input = format!("{}.{}", b64u(header.as_bytes()), b64u(b"[1,2]"));
+    let sig = HashAlgorithm::Sha256.mac_of(b"first", input.as_bytes());
+    let odd = format!("{input}.{}", b64u(&sig));
+    let req = request("/", b"", &[("Authorization", &format!("Bearer {odd}"))]);
+    let e = accept(&src, &req, now).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Malformed);
+    // The parser's own first line says what was wrong.
+    assert!(
+        e.detail()
+            .starts_with("token is malformed: invalid type: sequence, expected a map"),
+        "{}",
+        e.detail()
+    );
+}
+
+#[test]
+fn shared_secret_tokens_carry_no_key_id_and_keys_debug_without_material() {
+    let now = at(1_700_000_000);
+    let src =
+        source("[verify]\nkind = \"jwt\"\nalgorithms = [\"HS256\"]\nsecret = \"s3cr3t-value\"\n");
+    let mut req = request("/", b"", &[]);
+    src.sign(&mut req, now, &SigningKeys::default()).unwrap();
+    let jwt = req.headers.get("authorization").unwrap()[7..].to_owned();
+    let header = jwt.split('.').next().unwrap();
+    let header: serde_json::Value =
+        serde_json::from_slice(&hookgate_verify::Encoding::Base64url.decode(header).unwrap())
+            .unwrap();
+    assert_eq!(header["alg"], "HS256");
+    assert!(header.get("kid").is_none(), "{header}");
+    assert!(!format!("{src:?}").contains("s3cr3t-value"));
+    let (private, _) = keypair("ES256");
+    let jwk: serde_json::Value =
+        serde_json::from_str(&hookgate_verify_test_jwk(&private, "k1")).unwrap();
+    let set = hookgate_verify::KeySet::from_jwks(
+        serde_json::json!({"keys": [jwk]}).to_string().as_bytes(),
+    )
+    .unwrap();
+    assert!(
+        format!("{set:?}").contains(r#"KeyEntry(ES256, kid=Some("k1"))"#),
+        "{set:?}"
+    );
+}
+
+#[test]
+fn a_jwk_declaring_another_algorithm_is_not_used() {
+    let (private, _) = keypair("ES256");
+    let mut jwk: serde_json::Value =
+        serde_json::from_str(&hookgate_verify_test_jwk(&private, "k")).unwrap();
+    jwk["alg"] = "ES512".into();
+    let jwks = serde_json::json!({"keys": [jwk]}).to_string();
+    let e = try_source(&format!(
+        "[verify]\nkind = \"jwt\"\nalgorithms = [\"ES256\"]\njwks = {}",
+        toml_str(&jwks)
+    ))
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("no configured key fits ES256"),
+        "{e}"
+    );
+    assert_eq!(
+        hookgate_verify::KeySet::from_jwks(jwks.as_bytes())
+            .unwrap_err()
+            .to_string(),
+        "no usable signature key among 1 key(s)"
+    );
+}
+
+#[test]
+fn signed_tokens_carry_the_time_claims_the_source_requires() {
+    let now = at(1_700_000_000);
+    let claims_of = |required: &str| {
+        let src = source(&format!(
+            "[verify]\nkind = \"jwt\"\nalgorithms = [\"HS256\"]\nsecret = \"s\"\nrequired = {required}\n"
+        ));
+        let mut req = request("/", b"", &[]);
+        src.sign(&mut req, now, &SigningKeys::default()).unwrap();
+        let jwt = req.headers.get("authorization").unwrap()[7..].to_owned();
+        let payload = jwt.split('.').nth(1).unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(
+            &hookgate_verify::Encoding::Base64url
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap();
+        claims
+    };
+    let all = claims_of(r#"["iat", "nbf", "exp"]"#);
+    assert_eq!(all["iat"], 1_700_000_000);
+    assert_eq!(all["nbf"], 1_700_000_000);
+    assert_eq!(all["exp"], 1_700_000_300);
+    let minimal = claims_of("[]");
+    assert_eq!(minimal["exp"], 1_700_000_300, "exp is always set");
+    assert!(minimal.get("iat").is_none() && minimal.get("nbf").is_none());
+}

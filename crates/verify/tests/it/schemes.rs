@@ -355,3 +355,461 @@ fn which_sources_may_need_a_public_key_operation() {
     ));
     assert!(rsa.is_asymmetric(), "RSA tokens");
 }
+
+#[test]
+fn a_wrong_signature_prefix_says_whether_it_names_another_algorithm() {
+    let src = source(
+        r#"
+        [verify]
+        kind = "hmac"
+        header = "X-Signature"
+        prefix = "sha256="
+        secret = "s"
+        "#,
+    );
+    let kind = |value: &str| {
+        let req = request("/h", b"{}", &[("X-Signature", value)]);
+        let e = accept(&src, &req, at(0)).unwrap_err();
+        (e.kind(), e.detail().to_owned())
+    };
+    for other in [
+        "sha1=abcd",
+        "SHA512=abcd",
+        "hmac-sha1=ab",
+        "a234567890123456=ab",
+    ] {
+        let (k, detail) = kind(other);
+        assert_eq!(k, ErrorKind::UnsupportedAlgorithm, "{other}: {detail}");
+        let label = other.split('=').next().unwrap();
+        assert!(detail.contains(&format!("names `{label}`")), "{detail}");
+    }
+    // Not an algorithm's label: no label, too long, other characters, no separator.
+    for malformed in [
+        "=abcd",
+        "a2345678901234567=ab",
+        "sha 1=ab",
+        "sha_1=ab",
+        "abcdef",
+    ] {
+        let (k, detail) = kind(malformed);
+        assert_eq!(k, ErrorKind::Malformed, "{malformed}: {detail}");
+        assert!(detail.contains("does not start with `sha256=`"), "{detail}");
+    }
+    // A prefix that ends in a letter has no separator to find a label by.
+    let v1 = source(
+        r#"
+        [verify]
+        kind = "hmac"
+        header = "X-Signature"
+        prefix = "v1"
+        secret = "s"
+        "#,
+    );
+    let req = request("/h", b"{}", &[("X-Signature", "v2=abcd")]);
+    assert_eq!(kind_of(accept(&v1, &req, at(0))), ErrorKind::Malformed);
+}
+
+#[test]
+fn standard_webhooks_accepts_a_timestamp_exactly_at_its_tolerance() {
+    let src = source(
+        "preset = \"standard-webhooks\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\ntolerance = \"60s\"",
+    );
+    let signed_at = at(1_700_000_000);
+    let mut req = request("/sw", br#"{"a":1}"#, &[]);
+    let keys = SigningKeys {
+        secret: Some(hookgate_verify::Secret::new(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        )),
+        event_id: Some("msg_1".into()),
+        ..Default::default()
+    };
+    src.sign(&mut req, signed_at, &keys).unwrap();
+    for (offset, fresh) in [
+        (-61, false),
+        (-60, true),
+        (0, true),
+        (60, true),
+        (61, false),
+    ] {
+        let now = at(1_700_000_000 + offset);
+        let result = accept(&src, &req, now).map(|_| ()).map_err(|e| e.kind());
+        if fresh {
+            assert_eq!(result, Ok(()), "{offset}");
+        } else {
+            assert_eq!(result, Err(ErrorKind::StaleTimestamp), "{offset}");
+        }
+    }
+}
+
+/// What the server reads from each check: its kind (the admin API, logs), the headers and
+/// query parameters holding credentials (redacted before anything is stored), and whether
+/// verifying may take a public-key operation (the bounded verification pool).
+#[test]
+fn each_check_names_its_kind_its_credentials_and_its_cost() {
+    let (_, rsa_public) = keypair("RS");
+    // (the `[verify]` table, kind, credential headers, credential query parameters,
+    // asymmetric)
+    type Case<'a> = (String, &'a str, Vec<&'a str>, Vec<&'a str>, bool);
+    let cases: Vec<Case> = vec![
+        (
+            "kind = \"hmac\"\nheader = \"X-Sig\"\nsecret = \"s\"".into(),
+            "hmac",
+            vec!["X-Sig"],
+            vec![],
+            false,
+        ),
+        (
+            "kind = \"jwt\"\nalgorithms = [\"HS256\"]\nsecret = \"s\"".into(),
+            "jwt",
+            vec!["Authorization"],
+            vec![],
+            false,
+        ),
+        (
+            format!(
+                "kind = \"jwt\"\nheader = \"X-Token\"\nalgorithms = [\"RS256\"]\npublic_key = {}",
+                toml_str(&rsa_public)
+            ),
+            "jwt",
+            vec!["X-Token"],
+            vec![],
+            true,
+        ),
+        (
+            "kind = \"oidc\"\nissuers = { \"https://accounts.example/\" = [] }".into(),
+            "oidc",
+            vec!["Authorization"],
+            vec![],
+            true,
+        ),
+        (
+            "kind = \"token\"\nheader = \"X-Gitlab-Token\"\nsecret = \"s\"".into(),
+            "token",
+            vec!["X-Gitlab-Token"],
+            vec![],
+            false,
+        ),
+        (
+            "kind = \"token\"\nquery = \"key\"\nsecret = \"s\"".into(),
+            "token",
+            vec![],
+            vec!["key"],
+            false,
+        ),
+        (
+            "kind = \"basic\"\nusername = \"user\"\npassword = \"pass\"".into(),
+            "basic",
+            vec!["authorization"],
+            vec![],
+            false,
+        ),
+        (
+            "kind = \"standard-webhooks\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\""
+                .into(),
+            "standard-webhooks",
+            vec!["webhook-signature", "svix-signature"],
+            vec![],
+            false,
+        ),
+        (
+            format!(
+                "kind = \"standard-webhooks\"\nsecret = \"{}\"",
+                hookgate_verify::standard_webhooks_public_key(&format!(
+                    "whsk_{}",
+                    hookgate_verify::Encoding::Base64.encode(&[7u8; 32])
+                ))
+                .unwrap()
+            ),
+            "standard-webhooks",
+            vec!["webhook-signature", "svix-signature"],
+            vec![],
+            true,
+        ),
+        (
+            "kind = \"twilio\"\nurl = \"https://example.com/twilio\"\nsecret = \"s\"".into(),
+            "twilio",
+            vec!["x-twilio-signature"],
+            vec![],
+            false,
+        ),
+        (
+            "kind = \"ip\"\nallow = [\"203.0.113.0/24\"]".into(),
+            "ip",
+            vec![],
+            vec![],
+            false,
+        ),
+        ("kind = \"none\"".into(), "none", vec![], vec![], false),
+    ];
+    for (table, kind, headers, query, asymmetric) in cases {
+        let src = source(&format!("[verify]\n{table}\n"));
+        let check = &src.checks()[0];
+        assert_eq!(check.kind(), kind, "{table}");
+        assert_eq!(check.credential_headers(), headers, "{table}");
+        assert_eq!(check.credential_query_params(), query, "{table}");
+        assert_eq!(check.is_asymmetric(), asymmetric, "{table}");
+    }
+}
+
+#[test]
+fn chained_checks_keep_the_first_key_that_matched() {
+    // HMAC matches the second secret, the token the first: the event records `secret#1`.
+    let src = source(
+        r#"
+        [[verify]]
+        kind = "hmac"
+        header = "X-Sig"
+        secrets = ["one", "two"]
+        [[verify]]
+        kind = "token"
+        header = "X-Token"
+        secrets = ["t1", "t2"]
+        "#,
+    );
+    let body = b"{}";
+    let mac = hookgate_verify::HashAlgorithm::Sha256.mac_of(b"two", body);
+    let signature = hookgate_verify::Encoding::Hex.encode(&mac);
+    let req = request("/h", body, &[("X-Sig", &signature), ("X-Token", "t1")]);
+    let ok = accept(&src, &req, at(0)).unwrap();
+    assert_eq!(ok.verified.scheme, "hmac+token");
+    assert_eq!(ok.verified.key_id.as_deref(), Some("secret#1"));
+    assert_eq!(ok.verified.issuer, None);
+}
+
+#[test]
+fn a_list_or_one_value_is_what_a_wrong_type_is_told_to_be() {
+    let e = toml::from_str::<hookgate_verify::SourceSpec>("id = 5.5\n[verify]\nkind = \"none\"\n")
+        .unwrap_err();
+    assert!(e.to_string().contains("a value or a list of values"), "{e}");
+}
+
+#[test]
+fn a_signature_list_is_split_on_spaces_and_items_lose_their_prefix() {
+    // `list` layout, no separator given: space-separated, each item behind `v1=`.
+    let src = source(
+        r#"
+        [verify]
+        kind = "hmac"
+        algorithm = "sha1"
+        header = "X-Signatures"
+        layout = "list"
+        item_prefix = "v1="
+        secret = "s"
+        "#,
+    );
+    let body = b"{}";
+    let good = hookgate_verify::Encoding::Hex
+        .encode(&hookgate_verify::HashAlgorithm::Sha1.mac_of(b"s", body));
+    let stale = "00".repeat(20);
+    for value in [format!("v1={stale} v1={good}"), format!("v1={good}")] {
+        let req = request("/h", body, &[("X-Signatures", &value)]);
+        assert!(accept(&src, &req, at(0)).is_ok(), "{value}");
+    }
+    for value in [format!("v1={stale},v1={good}"), good.clone()] {
+        let req = request("/h", body, &[("X-Signatures", &value)]);
+        assert!(accept(&src, &req, at(0)).is_err(), "{value}");
+    }
+    // A bad signature names the algorithm the way operators know it.
+    let req = request("/h", body, &[("X-Signatures", &format!("v1={stale}"))]);
+    let e = accept(&src, &req, at(0)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BadSignature);
+    assert!(
+        e.detail().contains("HMAC-SHA1 of `{body}`"),
+        "{}",
+        e.detail()
+    );
+}
+
+#[test]
+fn standard_webhooks_keys_are_named_in_errors_and_redacted_in_debug() {
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let e = try_source(&format!(
+        "preset = \"standard-webhooks\"\nsecrets = [\"{secret}\", \"not-a-key\"]"
+    ))
+    .unwrap_err();
+    assert!(e.to_string().contains("secrets[1]"), "{e}");
+    let e = try_source("preset = \"standard-webhooks\"\nsecret = \"not-a-key\"").unwrap_err();
+    assert!(
+        e.to_string().contains("secret") && !e.to_string().contains("secrets["),
+        "{e}"
+    );
+    let src = source(&format!(
+        "preset = \"standard-webhooks\"\nsecret = \"{secret}\""
+    ));
+    let shown = format!("{src:?}");
+    assert!(shown.contains("whsec_[redacted]"), "{shown}");
+    assert!(!shown.contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
+    let signer = hookgate_verify::WebhookSigner::new(secret).unwrap();
+    assert_eq!(format!("{signer:?}"), "WebhookSigner(v1, [redacted])");
+}
+
+#[test]
+fn twilio_base_urls_must_be_http_and_whole() {
+    let with = |url: &str| {
+        try_source(&format!(
+            "[verify]\nkind = \"twilio\"\nurl = \"{url}\"\nsecret = \"s\"\n"
+        ))
+    };
+    for good in ["https://a", "http://ab", "https://example.com/hooks/"] {
+        assert!(with(good).is_ok(), "{good}");
+    }
+    for bad in [
+        "ftp://example.com",
+        "example.com",
+        "http://a",
+        "https:/",
+        "http://",
+    ] {
+        let e = with(bad).unwrap_err();
+        assert!(e.to_string().contains("public base URL"), "{bad}: {e}");
+    }
+}
+
+/// Twilio's algorithm, written out: HMAC-SHA1 over the URL and, for a form, its parameters
+/// sorted by name, each name then value.
+fn twilio_signature(token: &str, url: &str, params: &[(&str, &str)]) -> String {
+    let mut content = url.to_owned();
+    let mut sorted = params.to_vec();
+    sorted.sort();
+    for (k, v) in sorted {
+        content.push_str(k);
+        content.push_str(v);
+    }
+    hookgate_verify::Encoding::Base64
+        .encode(&hookgate_verify::HashAlgorithm::Sha1.mac_of(token.as_bytes(), content.as_bytes()))
+}
+
+#[test]
+fn twilio_signs_form_parameters_only_for_forms() {
+    let src =
+        source("[verify]\nkind = \"twilio\"\nurl = \"https://example.com\"\nsecret = \"token\"\n");
+    // A form: URL and sorted parameters.
+    let form = b"To=%2B15550001&From=%2B15550002&Body=hi";
+    let signature = twilio_signature(
+        "token",
+        "https://example.com/sms",
+        &[("To", "+15550001"), ("From", "+15550002"), ("Body", "hi")],
+    );
+    let req = request(
+        "/sms",
+        form,
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("X-Twilio-Signature", &signature),
+        ],
+    );
+    assert!(accept(&src, &req, at(0)).is_ok());
+    // Not a form: the URL alone, whatever the body holds.
+    let signature = twilio_signature("token", "https://example.com/json", &[]);
+    let req = request(
+        "/json",
+        b"a=1&b=2",
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Twilio-Signature", &signature),
+        ],
+    );
+    assert!(accept(&src, &req, at(0)).is_ok());
+    // A form with bodySHA256 in the query: the URL alone (query included), and the hash.
+    let body = b"x=1";
+    let digest = hookgate_verify::Encoding::Hex.encode(&{
+        use sha2::Digest;
+        sha2::Sha256::digest(body).to_vec()
+    });
+    let signature = twilio_signature(
+        "token",
+        &format!("https://example.com/hash?bodySHA256={digest}"),
+        &[],
+    );
+    let mut req = request(
+        "/hash",
+        body,
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("X-Twilio-Signature", &signature),
+        ],
+    );
+    req.query = Some(format!("bodySHA256={digest}"));
+    assert!(accept(&src, &req, at(0)).is_ok());
+}
+
+#[test]
+fn twilio_urls_match_with_and_without_the_default_port() {
+    let plain =
+        source("[verify]\nkind = \"twilio\"\nurl = \"https://example.com\"\nsecret = \"t\"\n");
+    let with_port =
+        source("[verify]\nkind = \"twilio\"\nurl = \"https://example.com:443\"\nsecret = \"t\"\n");
+    let other_port =
+        source("[verify]\nkind = \"twilio\"\nurl = \"https://example.com:8443\"\nsecret = \"t\"\n");
+    let signed_for = |url: &str| {
+        let signature = twilio_signature("t", url, &[]);
+        request("/call", b"", &[("X-Twilio-Signature", &signature)])
+    };
+    let accepted =
+        |src: &hookgate_verify::Source, url: &str| accept(src, &signed_for(url), at(0)).is_ok();
+    assert!(accepted(&plain, "https://example.com/call"));
+    assert!(accepted(&plain, "https://example.com:443/call"));
+    assert!(accepted(&with_port, "https://example.com/call"));
+    assert!(accepted(&with_port, "https://example.com:443/call"));
+    assert!(accepted(&other_port, "https://example.com:8443/call"));
+    assert!(!accepted(&other_port, "https://example.com/call"));
+    assert!(!accepted(&plain, "https://example.com:8443/call"));
+}
+
+#[test]
+fn hookgate_signs_as_twilio_does() {
+    let src =
+        source("[verify]\nkind = \"twilio\"\nurl = \"https://example.com\"\nsecret = \"t\"\n");
+    let keys = SigningKeys::default();
+    // A form: URL and sorted parameters, no body hash.
+    let mut form = request(
+        "/sms",
+        b"To=%2B1&Body=hi",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+    );
+    src.sign(&mut form, at(0), &keys).unwrap();
+    assert_eq!(form.query, None);
+    assert_eq!(
+        form.headers.get("x-twilio-signature").unwrap(),
+        twilio_signature(
+            "t",
+            "https://example.com/sms",
+            &[("To", "+1"), ("Body", "hi")]
+        )
+    );
+    // JSON: the body's SHA-256 joins the query, and the URL alone is signed.
+    let mut json = request(
+        "/json",
+        br#"{"a":1}"#,
+        &[("Content-Type", "application/json")],
+    );
+    src.sign(&mut json, at(0), &keys).unwrap();
+    let digest = hookgate_verify::Encoding::Hex.encode(&{
+        use sha2::Digest;
+        sha2::Sha256::digest(br#"{"a":1}"#).to_vec()
+    });
+    assert_eq!(
+        json.query.as_deref(),
+        Some(format!("bodySHA256={digest}").as_str())
+    );
+    assert_eq!(
+        json.headers.get("x-twilio-signature").unwrap(),
+        twilio_signature(
+            "t",
+            &format!("https://example.com/json?bodySHA256={digest}"),
+            &[]
+        )
+    );
+    // A hash already in the query is not added again.
+    let mut again = json.clone();
+    src.sign(&mut again, at(0), &keys).unwrap();
+    assert_eq!(again.query, json.query);
+    // No body: the URL alone, no hash.
+    let mut empty = request("/call", b"", &[]);
+    src.sign(&mut empty, at(0), &keys).unwrap();
+    assert_eq!(empty.query, None);
+    assert_eq!(
+        empty.headers.get("x-twilio-signature").unwrap(),
+        twilio_signature("t", "https://example.com/call", &[])
+    );
+}
