@@ -84,14 +84,17 @@ pub(crate) fn where_clause(
     if let Some(provider_id) = &filter.provider_id {
         clause.term("dedupe_key = ?", provider_id.clone());
     }
-    if let Some(ms) = filter.since_ms {
-        clause.term("id >= ?", EventId::lowest_at(ms));
-    }
-    if let Some(ms) = filter.until_ms {
-        clause.term("id < ?", EventId::lowest_at(ms));
-    }
-    if let Some(before) = &filter.before {
-        clause.term("id < ?", before.0.clone());
+    // Time ranges are id ranges (ids sort by arrival), and so is the cursor.
+    let id_bounds: Vec<(&str, String)> = [
+        filter.since_ms.map(|ms| (">=", EventId::lowest_at(ms))),
+        filter.until_ms.map(|ms| ("<", EventId::lowest_at(ms))),
+        filter.before.as_ref().map(|before| ("<", before.0.clone())),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    for (operator, bound) in &id_bounds {
+        clause.term(&format!("id {operator} ?"), bound.clone());
     }
     // Only the id bounds narrow the walk down the status index; any other term could
     // reject the page it stops after, so with one the events are tested one by one.
@@ -105,20 +108,12 @@ pub(crate) fn where_clause(
         (Some(status), Some(page)) if only_id_bounds => {
             let mut walk =
                 String::from("SELECT DISTINCT event_id FROM deliveries WHERE status = ?");
-            let mut bounds = vec![status.as_str().to_owned()];
-            if let Some(ms) = filter.since_ms {
-                walk.push_str(" AND event_id >= ?");
-                bounds.push(EventId::lowest_at(ms));
+            let mut parameters = vec![status.as_str().to_owned()];
+            for (operator, bound) in &id_bounds {
+                walk.push_str(&format!(" AND event_id {operator} ?"));
+                parameters.push(bound.clone());
             }
-            if let Some(ms) = filter.until_ms {
-                walk.push_str(" AND event_id < ?");
-                bounds.push(EventId::lowest_at(ms));
-            }
-            if let Some(before) = &filter.before {
-                walk.push_str(" AND event_id < ?");
-                bounds.push(before.0.clone());
-            }
-            let walk = clause.numbered(&walk, bounds);
+            let walk = clause.numbered(&walk, parameters);
             clause.terms.push(format!(
                 "id IN ({walk} ORDER BY event_id DESC LIMIT {page})"
             ));
