@@ -39,6 +39,7 @@ pub(crate) fn output_failed(e: std::io::Error) -> ! {
 mod events;
 mod keygen;
 mod oidc_issuer;
+mod presets;
 mod raw_request;
 mod send;
 mod serve;
@@ -122,6 +123,12 @@ enum Command {
         after_help = "Example:\n  hookgate oidc-issuer --key issuer.pem --listen 127.0.0.1:9000"
     )]
     OidcIssuer(oidc_issuer::IssuerArgs),
+    /// List the presets, or show one with a ready-to-paste `[[source]]` block.
+    #[command(after_help = "Examples:\n  hookgate presets\n  hookgate presets show stripe")]
+    Presets {
+        #[command(subcommand)]
+        command: Option<presets::PresetsCommand>,
+    },
     /// List, show or replay stored events.
     #[command(subcommand)]
     Events(events::EventsCommand),
@@ -195,6 +202,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => keygen::keygen(args),
         Command::OidcIssuer(args) => oidc_issuer::run(args),
         Command::Events(command) => events::run(command),
+        Command::Presets { command } => presets::run(command),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -118,21 +118,37 @@ fn signer(args: &SendArgs, url: &reqwest::Url) -> Result<(Arc<Source>, SigningKe
         .map_err(Failure::config)?;
         return Ok((source.source.clone(), keys));
     }
-    let preset = args
+    let name = args
         .preset
         .as_deref()
         .expect("clap requires --preset or --config");
+    let preset = hookgate_verify::preset::find(name).ok_or_else(|| {
+        Failure::config(format!(
+            "unknown preset `{name}`; known: {} (see: hookgate presets)",
+            hookgate_verify::preset::names().join(", ")
+        ))
+    })?;
     let mut spec = serde_json::Map::new();
-    spec.insert("preset".into(), preset.into());
-    for (param, variable) in hookgate_verify::preset::environment(preset) {
-        if let Ok(value) = std::env::var(variable) {
+    spec.insert("preset".into(), name.into());
+    for (param, variable) in preset.environment() {
+        // The documented variable, or any other the parameter accepts.
+        let others = preset.param(param).map(|p| p.env()).unwrap_or_default();
+        let value = std::iter::once(variable)
+            .chain(others.iter().map(String::as_str))
+            .find_map(|v| {
+                std::env::var(v)
+                    .ok()
+                    .filter(|x| !x.is_empty())
+                    .map(|x| (v, x))
+            });
+        if let Some((variable, value)) = value {
             if variable.ends_with("_FILE") {
                 spec.insert(
-                    (*param).into(),
+                    param.into(),
                     read_file(&PathBuf::from(value), param)?.into(),
                 );
             } else {
-                spec.insert((*param).into(), value.into());
+                spec.insert(param.into(), value.into());
             }
         }
     }
@@ -155,42 +171,54 @@ fn signer(args: &SendArgs, url: &reqwest::Url) -> Result<(Arc<Source>, SigningKe
         };
         spec.insert("secret".into(), verifying.into());
     }
-    match preset {
-        "qitech" => {
-            let pem = keys.private_key_pem.as_deref().ok_or_else(|| {
-                Failure::config("preset qitech signs with an ES512 private key: pass --key FILE")
-            })?;
-            let public = KeyPair::from_private_pem(pem, None, "qitech")
-                .map_err(Failure::config)?
-                .public_pem;
-            spec.insert("public_key".into(), public.into());
+    for param in preset.params() {
+        use hookgate_verify::preset::ParamKind;
+        match param.kind() {
+            ParamKind::PublicKey if !spec.contains_key(param.name()) => {
+                let pem = keys.private_key_pem.as_deref().ok_or_else(|| {
+                    Failure::config(format!(
+                        "preset {name} signs with {}: pass --key FILE",
+                        param.private_key()
+                    ))
+                })?;
+                let public = KeyPair::from_private_pem(pem, None, name)
+                    .map_err(Failure::config)?
+                    .public_pem;
+                spec.insert(param.name().into(), public.into());
+            }
+            ParamKind::Issuers => {
+                let issuer = args.issuer.clone().ok_or_else(|| {
+                    Failure::config(format!(
+                        "preset {name} mints an ID token: pass --issuer URL and --issuer-key FILE"
+                    ))
+                })?;
+                spec.remove("issuer");
+                spec.remove("audience");
+                spec.insert(
+                    param.name().into(),
+                    json!({ issuer: [args.audience.clone().unwrap_or_else(|| "hookgate".into())] }),
+                );
+                if preset.param("allow_http_issuers").is_some() {
+                    spec.insert("allow_http_issuers".into(), true.into());
+                }
+            }
+            // The URL the provider signs is the one sent to.
+            ParamKind::PublicUrl if !spec.contains_key(param.name()) => {
+                spec.insert(
+                    param.name().into(),
+                    url.origin().ascii_serialization().into(),
+                );
+            }
+            _ => {}
         }
-        "pps" => {
-            let issuer = args.issuer.clone().ok_or_else(|| {
-                Failure::config(
-                    "preset pps mints an ID token: pass --issuer URL and --issuer-key FILE",
-                )
-            })?;
-            spec.remove("issuer");
-            spec.remove("audience");
-            spec.insert(
-                "issuers".into(),
-                json!({ issuer: [args.audience.clone().unwrap_or_else(|| "hookgate".into())] }),
-            );
-            spec.insert("allow_http_issuers".into(), true.into());
-        }
-        "twilio" if !spec.contains_key("url") => {
-            spec.insert("url".into(), url.origin().ascii_serialization().into());
-        }
-        _ => {}
     }
     let spec: SourceSpec = serde_json::from_value(Value::Object(spec))
-        .map_err(|e| Failure::config(format!("preset {preset}: {e}")))?;
+        .map_err(|e| Failure::config(format!("preset {name}: {e}")))?;
     let source = Source::build(spec).map_err(|e| {
-        let hint = hookgate_verify::preset::environment(preset)
-            .iter()
-            .find(|(param, _)| e.key == *param)
-            .map(|(_, var)| format!(" (or set {var})"))
+        let hint = preset
+            .param(&e.key)
+            .and_then(|p| p.env().first())
+            .map(|var| format!(" (or set {var})"))
             .unwrap_or_default();
         let flag = if e.key == "secret" {
             "--secret"
@@ -198,7 +226,7 @@ fn signer(args: &SendArgs, url: &reqwest::Url) -> Result<(Arc<Source>, SigningKe
             "--param"
         };
         Failure::config(format!(
-            "preset {preset}: {}: {} — pass {flag}{hint}",
+            "preset {name}: {}: {} — pass {flag}{hint}",
             e.key, e.message
         ))
     })?;
@@ -211,31 +239,22 @@ fn kid_default(args: &SendArgs) -> Option<String> {
         .or_else(|| args.issuer_key.as_ref().map(|_| "hookgate".to_owned()))
 }
 
-/// A sample event of `preset`'s provider, with `id` where that provider puts its event id.
-fn sample_body(preset: Option<&str>, id: &str) -> (Vec<u8>, &'static str) {
-    let now = hookgate_verify::timestamp::TimestampFormat::Rfc3339
-        .render(time::OffsetDateTime::now_utc());
-    let json = match preset {
-        Some("trivialsec") => {
-            json!({"event_id": id, "event_name": "report_created", "timestamp": now, "payload": {}})
+/// A sample event of `preset`'s provider, with `id` where that provider puts its event id,
+/// and the headers that provider sends with it.
+fn sample_body(preset: Option<&str>, id: &str) -> (Vec<u8>, String, Vec<(String, String)>) {
+    match preset.and_then(hookgate_verify::preset::find) {
+        Some(preset) => {
+            let (body, content_type) = preset.sample(id, time::OffsetDateTime::now_utc());
+            (body, content_type.to_owned(), preset.sample_headers())
         }
-        Some("qitech") => json!({"body_sample": "Exemplo de webhook"}),
-        Some("stripe") => {
-            json!({"id": id, "object": "event", "type": "payment_intent.succeeded", "data": {"object": {}}})
-        }
-        Some("slack") => {
-            json!({"type": "event_callback", "event_id": id, "event": {"type": "app_mention"}})
-        }
-        Some("standard-webhooks" | "svix") => json!({"type": "test.event", "data": {}}),
-        Some("entrupy") => json!({"event": {"id": id, "type": "authentication.completed"}}),
-        Some("twilio") => return (
-            b"CallSid=CA1234567890ABCDE&From=%2B15550000000&To=%2B15551111111&CallStatus=ringing"
-                .to_vec(),
-            "application/x-www-form-urlencoded",
+        None => (
+            json!({"id": id, "type": "test.event", "data": {}})
+                .to_string()
+                .into_bytes(),
+            "application/json".to_owned(),
+            Vec::new(),
         ),
-        _ => json!({"id": id, "type": "test.event", "data": {}}),
-    };
-    (json.to_string().into_bytes(), "application/json")
+    }
 }
 
 /// Puts `value` where `field` reads it from: a header, or a place in a JSON object body.
@@ -274,7 +293,7 @@ pub(crate) fn send(args: SendArgs, headers_only: bool) -> CommandResult {
     let (source, mut keys) = signer(&args, &url)?;
     let generated = uuid::Uuid::now_v7().to_string();
     let sample = args.body.is_none();
-    let (mut body, content_type) = match &args.body {
+    let (mut body, content_type, sample_headers) = match &args.body {
         None => sample_body(
             args.preset.as_deref(),
             args.event_id.as_deref().unwrap_or(&generated),
@@ -284,16 +303,20 @@ pub(crate) fn send(args: SendArgs, headers_only: bool) -> CommandResult {
             std::io::stdin()
                 .read_to_end(&mut bytes)
                 .map_err(|e| Failure::runtime(format!("cannot read the body from stdin: {e}")))?;
-            (bytes, "application/json")
+            (bytes, "application/json".to_owned(), Vec::new())
         }
         Some(path) => (
             std::fs::read(path)
                 .map_err(|e| Failure::config(format!("cannot read the body {path}: {e}")))?,
-            "application/json",
+            "application/json".to_owned(),
+            Vec::new(),
         ),
     };
     let mut headers = hookgate_verify::Headers::new();
     headers.set("Content-Type", content_type);
+    for (k, v) in &sample_headers {
+        headers.set(k, v.as_bytes().to_vec());
+    }
     for (k, v) in &args.headers {
         headers.set(k, v.as_bytes().to_vec());
     }

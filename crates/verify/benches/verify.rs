@@ -146,8 +146,80 @@ fn benches(c: &mut Criterion) {
     group.finish();
 }
 
+const PRESETS: &str = "presets_1KiB";
+
+/// A preset's sample event grown to 1 KiB: a `padding` member in a JSON object, a `Pad`
+/// parameter in a form.
+fn preset_body(p: &hookgate_verify::preset::Preset, now: OffsetDateTime) -> Vec<u8> {
+    let (sample, content_type) = p.sample("0f6c7b34-8f5d-4b43-9a7c-6e9b5b1d2c11", now);
+    let mut body = sample;
+    if content_type == "application/json" {
+        let mut json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let room = 1024usize.saturating_sub(body.len() + 14);
+        json["padding"] = "x".repeat(room).into();
+        body = serde_json::to_vec(&json).unwrap();
+    } else {
+        body.extend_from_slice(b"&Pad=");
+        body.resize(1024, b'x');
+    }
+    body
+}
+
+/// Every preset a shared secret signs, verified on a 1 KiB body, with its vector's
+/// parameters (`crates/verify/tests/vectors/`).
+fn presets(c: &mut Criterion) -> Vec<String> {
+    use hookgate_verify::preset::{self, ParamKind};
+    let now = OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
+    let mut group = c.benchmark_group(PRESETS);
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("baseline_hmac_sha256_primitive", |b| {
+        let body = body();
+        b.iter(|| HashAlgorithm::Sha256.mac_of(black_box(b"bench-secret"), black_box(&body)))
+    });
+    let mut names = Vec::new();
+    for p in preset::catalogue() {
+        if p.params()
+            .iter()
+            .any(|q| matches!(q.kind(), ParamKind::PublicKey | ParamKind::Issuers))
+        {
+            continue;
+        }
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("tests/vectors/{}.json", p.name()));
+        let vector: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut spec = vector["cases"][0]["params"].as_object().unwrap().clone();
+        let secret = spec["secret"].as_str().unwrap().to_owned();
+        spec.insert("preset".into(), p.name().into());
+        let src = Source::build(serde_json::from_value(spec.into()).unwrap()).unwrap();
+        let body = preset_body(p, now);
+        let mut req = Request::post("/webhook", &body);
+        for (k, v) in p.sample_headers() {
+            req.headers.set(&k, v);
+        }
+        let signing = SigningKeys {
+            secret: Some(Secret::new(secret)),
+            event_id: Some("msg_bench".into()),
+            ..Default::default()
+        };
+        src.sign(&mut req, now, &signing).unwrap();
+        src.accept(&req, now, &NoKeys)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.name()));
+        group.bench_function(p.name(), |b| {
+            b.iter(|| src.accept(black_box(&req), now, &NoKeys).unwrap())
+        });
+        names.push(p.name().to_owned());
+    }
+    group.finish();
+    names
+}
+
 fn mean_ns(dir: &std::path::Path, id: &str) -> Option<f64> {
-    let text = std::fs::read_to_string(dir.join(GROUP).join(id).join("new/estimates.json")).ok()?;
+    mean_ns_in(dir, GROUP, id)
+}
+
+fn mean_ns_in(dir: &std::path::Path, group: &str, id: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(dir.join(group).join(id).join("new/estimates.json")).ok()?;
     let json: serde_json::Value = serde_json::from_str(&text).ok()?;
     json["mean"]["point_estimate"].as_f64()
 }
@@ -155,6 +227,7 @@ fn mean_ns(dir: &std::path::Path, id: &str) -> Option<f64> {
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     benches(&mut criterion);
+    let preset_names = presets(&mut criterion);
     criterion.final_summary();
 
     let dir = std::env::var_os("CRITERION_HOME")
@@ -165,6 +238,22 @@ fn main() {
                 .unwrap()
                 .join("criterion")
         });
+    if let Some(baseline) = mean_ns_in(&dir, PRESETS, "baseline_hmac_sha256_primitive") {
+        println!(
+            "\n{:<24} {:>10} {:>12}  (every preset a shared secret signs; bound 50 µs)",
+            "preset (1 KiB body)", "µs", "× baseline"
+        );
+        for name in preset_names {
+            if let Some(ns) = mean_ns_in(&dir, PRESETS, &name) {
+                let over = if ns > 50_000.0 { "  OVER 50 µs" } else { "" };
+                println!(
+                    "{name:<24} {:>10.2} {:>12.2}{over}",
+                    ns / 1000.0,
+                    ns / baseline
+                );
+            }
+        }
+    }
     let Some(baseline) = mean_ns(&dir, "baseline_hmac_sha256_primitive") else {
         return;
     };

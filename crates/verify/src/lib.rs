@@ -7,7 +7,7 @@
 //! `[[source]]` configuration table ([`SourceSpec`]), either spelled out as generic checks
 //! ([`CheckConfig`]: `hmac`, `jwt`, `oidc`, `token`, `basic`, `standard-webhooks`, `ip`,
 //! `twilio`, `none`) or through a preset that is nothing but such checks written as data
-//! ([`preset`]). A source runs every check (all must pass), then validates the payload
+//! ([`preset`], one record per provider in `crates/verify/presets/`). A source runs every check (all must pass), then validates the payload
 //! against its JSON Schema, then reads the event's id, topic, tenant and provider timestamp
 //! from `header:`, `json:`, `query:` or `claim:` fields — [`Source::accept`]. Refusals are a
 //! [`VerifyError`] whose [`ErrorKind`] says why; the source's [`Responses`] turn any
@@ -50,7 +50,7 @@ pub mod timestamp;
 pub use error::{ErrorKind, SignError, SpecError, VerifyError};
 pub use request::{Headers, Request};
 pub use response::{Outcome, Reply, Responses};
-pub use schema::{PayloadSchema, TRIVIALSEC_SCHEMA};
+pub use schema::PayloadSchema;
 pub use scheme::jose::Algorithm;
 pub use scheme::oidc::{check_issuer_url, KeyLookup, KeySet, KeySetError, NoKeys};
 pub use scheme::standard_webhooks::{

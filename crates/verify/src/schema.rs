@@ -60,27 +60,3 @@ impl PayloadSchema {
         }
     }
 }
-
-/// The payload model of Trivial Security's webhooks (as their documentation describes them): `event_id` a UUID,
-/// `event_name` one of the fifteen event names, `timestamp` a date-time (Pydantic also
-/// accepts naive date-times and Unix numbers, so they are accepted here), `payload` an object.
-pub const TRIVIALSEC_SCHEMA: &str = r#"{
-  "$schema": "https://json-schema.org/draft/2020-12/schema",
-  "type": "object",
-  "required": ["event_id", "event_name", "timestamp", "payload"],
-  "properties": {
-    "event_id": {"type": "string", "format": "uuid"},
-    "event_name": {"enum": [
-      "hosted_monitoring", "hosted_scanner", "self_hosted_uploads", "early_warning_email",
-      "early_warning_domain", "early_warning_ip", "new_findings_certificates",
-      "new_findings_domains", "client_status", "client_activity", "scanner_configurations",
-      "report_created", "report_deleted", "account_activity", "member_activity"
-    ]},
-    "timestamp": {"anyOf": [
-      {"type": "string", "format": "date-time"},
-      {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]+)?)?$"},
-      {"type": "number"}
-    ]},
-    "payload": {"type": "object"}
-  }
-}"#;

@@ -24,28 +24,6 @@ use crate::timestamp::{parse_timestamp, TimestampFormat};
 pub struct SourceSpec {
     /// A preset name (`entrupy`, `github`, …).
     pub preset: Option<String>,
-    /// Preset parameter: shared secret.
-    pub secret: Option<String>,
-    /// Preset parameter: several shared secrets (rotation).
-    pub secrets: Option<Vec<String>>,
-    /// Preset parameter (`trivialsec`): the account name in the audience.
-    pub account: Option<String>,
-    /// Preset parameter (`trivialsec`): the expected `sub`.
-    pub subject: Option<String>,
-    /// Preset parameter (`qitech`): the provider's public key, PEM.
-    pub public_key: Option<String>,
-    /// Preset parameter (`qitech`): the expected `API-CLIENT-KEY`.
-    pub api_client_key: Option<String>,
-    /// Preset parameter (`pps`): trusted issuers → audiences.
-    pub issuers: Option<BTreeMap<String, Vec<String>>>,
-    /// Preset parameter (`pps`): allow http issuers on loopback.
-    pub allow_http_issuers: Option<bool>,
-    /// Preset parameter (`pps`): key cache lifetime.
-    pub jwks_cache: Option<String>,
-    /// Preset parameter (`twilio`): public base URL.
-    pub url: Option<String>,
-    /// Preset parameter: timestamp tolerance.
-    pub tolerance: Option<String>,
     /// Checks of their own, or added to a preset's (all must pass).
     pub verify: Option<OneOrMany<CheckConfig>>,
     /// Where the dedupe id comes from (`header:…`, `json:/…`, `claim:…`); a list means
@@ -59,23 +37,17 @@ pub struct SourceSpec {
     pub timestamp: Option<OneOrMany<String>>,
     /// A JSON Schema for the payload (a table, or JSON text).
     pub schema: Option<Value>,
+    /// The preset's parameters (`secret`, `public_key`, …): every other key. Each preset
+    /// says which it takes ([`crate::preset::Preset::params`]); any other is an error.
+    #[serde(flatten)]
+    pub params: BTreeMap<String, Value>,
 }
 
 impl SourceSpec {
-    /// The `[[source]]` keys this crate reads.
+    /// The `[[source]]` keys this crate reads, besides the presets' parameters
+    /// ([`crate::preset::parameter_names`]).
     pub const FIELDS: &'static [&'static str] = &[
         "preset",
-        "secret",
-        "secrets",
-        "account",
-        "subject",
-        "public_key",
-        "api_client_key",
-        "issuers",
-        "allow_http_issuers",
-        "jwks_cache",
-        "url",
-        "tolerance",
         "verify",
         "id",
         "topic",
@@ -113,6 +85,7 @@ pub struct Accepted {
 #[derive(Debug)]
 pub struct Source {
     preset: Option<&'static str>,
+    methods: Vec<String>,
     checks: Vec<Check>,
     schema: Option<PayloadSchema>,
     id: Vec<Field>,
@@ -127,11 +100,14 @@ pub struct Source {
 impl Source {
     /// Validates a source specification. Every error names the key that is wrong.
     pub fn build(spec: SourceSpec) -> Result<Source, SpecError> {
-        let mut defaults = match spec.preset.as_deref() {
-            Some(name) => preset::expand(name, &spec)?,
+        let (mut defaults, methods) = match spec.preset.as_deref() {
+            Some(name) => (
+                preset::expand(name, &spec)?,
+                preset::find(name).map(|p| p.methods()).unwrap_or_default(),
+            ),
             None => {
                 preset::refuse_parameters_without_preset(&spec)?;
-                preset::Expansion::default()
+                (preset::Expansion::default(), vec!["POST".to_owned()])
             }
         };
         let mut checks = Vec::new();
@@ -160,7 +136,7 @@ impl Source {
         }
         let field = |key: &str,
                      given: Option<OneOrMany<String>>,
-                     default: &[&str]|
+                     default: &[String]|
          -> Result<Vec<Field>, SpecError> {
             match given {
                 Some(list) => list
@@ -178,11 +154,12 @@ impl Source {
         };
         Ok(Source {
             preset: defaults.preset,
-            id: field("id", spec.id, defaults.id)?,
+            methods,
+            id: field("id", spec.id, &defaults.id)?,
             id_required,
-            topic: field("topic", spec.topic, defaults.topic)?,
-            tenant: field("tenant", spec.tenant, defaults.tenant)?,
-            timestamp: field("timestamp", spec.timestamp, defaults.timestamp)?,
+            topic: field("topic", spec.topic, &defaults.topic)?,
+            tenant: field("tenant", spec.tenant, &defaults.tenant)?,
+            timestamp: field("timestamp", spec.timestamp, &defaults.timestamp)?,
             checks,
             schema,
             responses: defaults.responses,
@@ -192,6 +169,12 @@ impl Source {
     /// The preset this source was built from.
     pub fn preset(&self) -> Option<&'static str> {
         self.preset
+    }
+
+    /// The methods the source takes unless its configuration says otherwise: `POST`, and
+    /// what its preset's handshakes need.
+    pub fn default_methods(&self) -> &[String] {
+        &self.methods
     }
 
     /// The source's checks, in the order they run.

@@ -1,5 +1,6 @@
 //! Tests of the real `hookgate` binary.
 
+mod catalogue;
 mod commands;
 mod delivery;
 mod durability;

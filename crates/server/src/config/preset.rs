@@ -17,41 +17,69 @@ impl Config {
         env: &dyn Environment,
     ) -> Result<Config, ConfigError> {
         let file = "--preset";
-        if !hookgate_verify::preset::NAMES.contains(&preset) {
+        let Some(found) = hookgate_verify::preset::find(preset) else {
             return Err(ConfigError::new(
                 file,
                 "preset",
                 format!(
                     "unknown preset `{preset}`; known: {}",
-                    hookgate_verify::preset::NAMES.join(", ")
+                    hookgate_verify::preset::names().join(", ")
                 ),
             ));
-        }
+        };
         let mut source = Table::new();
-        source.insert("name".into(), Value::String(preset.into()));
-        source.insert(
-            "path".into(),
-            Value::String(hookgate_verify::preset::default_path(preset).into()),
-        );
+        source.insert("name".into(), Value::String(found.name().into()));
+        source.insert("path".into(), Value::String(found.path().into()));
         source.insert("preset".into(), Value::String(preset.into()));
-        for (param, variable) in hookgate_verify::preset::environment(preset) {
+        for param in found.params() {
+            let name = match param.kind() {
+                hookgate_verify::preset::ParamKind::Issuers => "issuer",
+                _ => param.name(),
+            };
+            let Some(documented) = param.env().first() else {
+                continue;
+            };
             if extra
                 .iter()
-                .any(|(k, _)| k == param || k.strip_suffix("_file") == Some(param))
+                .any(|(k, _)| k == name || k.strip_suffix("_file") == Some(name))
             {
                 continue;
             }
-            match env.var(variable) {
-                Some(value) if !value.is_empty() => {
-                    let key = if variable.ends_with("_FILE") { format!("{param}_file") } else { (*param).to_string() };
+            // The documented variable first, then the others the preset accepts.
+            let set = param.env().iter().find_map(|v| {
+                env.var(v)
+                    .filter(|value| !value.is_empty())
+                    .map(|value| (v, value))
+            });
+            match set {
+                Some((variable, value)) => {
+                    let key = if variable.ends_with("_FILE") { format!("{name}_file") } else { name.to_owned() };
                     source.insert(key, Value::String(value));
                 }
-                _ => {
+                None if !param.required() => {}
+                None => {
                     return Err(ConfigError::new(
                         file,
-                        *variable,
-                        format!("environment variable {variable} is not set; set it with: export {variable}=\"your-value-here\""),
+                        documented.as_str(),
+                        format!("environment variable {documented} is not set; set it with: export {documented}=\"your-value-here\""),
                     ))
+                }
+            }
+        }
+        for (param, variable) in found.environment() {
+            // The audience of an `issuers` parameter comes with its issuer.
+            if param == "audience" && !extra.iter().any(|(k, _)| k == "audience") {
+                match env.var(variable).filter(|v| !v.is_empty()) {
+                    Some(value) => {
+                        source.insert("audience".into(), Value::String(value));
+                    }
+                    None => {
+                        return Err(ConfigError::new(
+                            file,
+                            variable,
+                            format!("environment variable {variable} is not set; set it with: export {variable}=\"your-value-here\""),
+                        ))
+                    }
                 }
             }
         }
@@ -63,7 +91,11 @@ impl Config {
             };
             source.insert(key.clone(), value);
         }
-        if preset == "pps" {
+        if let Some(param) = found
+            .params()
+            .iter()
+            .find(|p| p.kind() == hookgate_verify::preset::ParamKind::Issuers)
+        {
             // One trusted issuer and its audience, as the environment gives them.
             let issuer = source
                 .remove("issuer")
@@ -75,7 +107,7 @@ impl Config {
                 .unwrap_or_default();
             let mut issuers = Table::new();
             issuers.insert(issuer, Value::Array(vec![Value::String(audience)]));
-            source.insert("issuers".into(), Value::Table(issuers));
+            source.insert(param.name().into(), Value::Table(issuers));
         }
         let mut root = Table::new();
         let mut server = Table::new();

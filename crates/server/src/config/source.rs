@@ -159,9 +159,11 @@ pub(super) fn build_source(
     file: &str,
     default_max_body: u64,
 ) -> Result<SourceConfig, ConfigError> {
+    let parameters = hookgate_verify::preset::parameter_names();
     let known: BTreeSet<&str> = SOURCE_SERVER_KEYS
         .iter()
         .chain(SourceSpec::FIELDS)
+        .chain(&parameters)
         .copied()
         .collect();
     if let Some(unknown) = table.keys().find(|k| !known.contains(k.as_str())) {
@@ -176,8 +178,7 @@ pub(super) fn build_source(
         use sha2::Digest;
         sha2::Sha256::digest(format!("{table:?}").as_bytes()).into()
     };
-    let value = Value::Table(table);
-    let server: SourceServerPart = deserialize_at(value.clone(), file, label)?;
+    let server: SourceServerPart = deserialize_at(Value::Table(table.clone()), file, label)?;
     if !server.path.starts_with('/') {
         return Err(ConfigError::new(
             file,
@@ -200,22 +201,6 @@ pub(super) fn build_source(
             file,
             format!("{label}.path"),
             "must be a literal path (no `{`, `}` or `*`)",
-        ));
-    }
-    let methods: Vec<String> = server
-        .methods
-        .unwrap_or_else(|| vec!["POST".into()])
-        .iter()
-        .map(|m| m.to_ascii_uppercase())
-        .collect();
-    if let Some(bad) = methods
-        .iter()
-        .find(|m| !["POST", "PUT", "PATCH", "GET", "DELETE"].contains(&m.as_str()))
-    {
-        return Err(ConfigError::new(
-            file,
-            format!("{label}.methods"),
-            format!("`{bad}` is not one of POST, PUT, PATCH, GET, DELETE"),
         ));
     }
     let max_body = match &server.max_body {
@@ -244,9 +229,29 @@ pub(super) fn build_source(
                 .map_err(|m| ConfigError::new(file, format!("{label}.rate_limit"), m))
         })
         .transpose()?;
-    let spec: SourceSpec = deserialize_at(value, file, label)?;
+    // The verification part: every key but the server's (the preset's parameters are
+    // the keys `SourceSpec` does not name).
+    let mut verification = table;
+    verification.retain(|k, _| !SOURCE_SERVER_KEYS.contains(&k));
+    let spec: SourceSpec = deserialize_at(Value::Table(verification), file, label)?;
     let source = Source::build(spec)
         .map_err(|e| ConfigError::new(file, format!("{label}.{}", e.key), e.message))?;
+    let methods: Vec<String> = server
+        .methods
+        .unwrap_or_else(|| source.default_methods().to_vec())
+        .iter()
+        .map(|m| m.to_ascii_uppercase())
+        .collect();
+    if let Some(bad) = methods
+        .iter()
+        .find(|m| !["POST", "PUT", "PATCH", "GET", "HEAD", "DELETE"].contains(&m.as_str()))
+    {
+        return Err(ConfigError::new(
+            file,
+            format!("{label}.methods"),
+            format!("`{bad}` is not one of POST, PUT, PATCH, GET, HEAD, DELETE"),
+        ));
+    }
     Ok(SourceConfig {
         name: server.name,
         path: server.path,

@@ -1,5 +1,6 @@
 //! Integration tests of hookgate-verify: one binary, one module per feature.
 
+mod catalogue;
 mod config;
 mod jwt;
 mod oidc;
@@ -8,3 +9,4 @@ mod published;
 mod schemes;
 mod seeds;
 mod support;
+mod vectors;

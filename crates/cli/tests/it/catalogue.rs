@@ -1,0 +1,125 @@
+//! Every catalogued preset end to end: `hookgate send --preset NAME` signs its sample event,
+//! `hookgate serve` with one source per preset accepts it, and refuses the same event signed
+//! with a wrong secret. The parameters are each preset's test vector's
+//! (`crates/verify/tests/vectors/`). Presets signed with a private key or an OIDC issuer are
+//! sent by `simulator::send_to_serve_for_every_preset`.
+
+use std::process::Output;
+
+use hookgate_verify::preset::{self, ParamKind};
+use serde_json::Value;
+
+use crate::support::*;
+
+fn vector_params(name: &str) -> serde_json::Map<String, Value> {
+    let path = format!(
+        "{}/../verify/tests/vectors/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let file: Value = serde_json::from_str(&text).unwrap();
+    file["cases"][0]["params"].as_object().unwrap().clone()
+}
+
+fn status_of(out: &Output) -> u16 {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no status line: {stdout} {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+}
+
+#[test]
+fn send_signs_every_catalogued_preset_and_serve_accepts_it() {
+    let signed_with_secrets: Vec<_> = preset::catalogue()
+        .iter()
+        .filter(|p| {
+            p.params()
+                .iter()
+                .all(|q| !matches!(q.kind(), ParamKind::PublicKey | ParamKind::Issuers))
+        })
+        .collect();
+    assert!(signed_with_secrets.len() >= 30, "the catalogue shrank");
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = String::from("[server]\nlisten = \"127.0.0.1:0\"\n");
+    let mut sends = Vec::new();
+    for p in &signed_with_secrets {
+        let path = format!("/e2e/{}", p.name());
+        config.push_str(&format!(
+            "[[source]]\nname = \"{0}\"\npath = \"{path}\"\npreset = \"{0}\"\n",
+            p.name()
+        ));
+        let mut args: Vec<String> = Vec::new();
+        let mut wrong: Vec<String> = Vec::new();
+        for (key, value) in vector_params(p.name()) {
+            let kind = p.param(&key).map(|q| q.kind());
+            let value = match kind {
+                // The URL the provider calls, as both sides see it.
+                Some(ParamKind::PublicUrl) => "http://127.0.0.1".to_owned(),
+                _ => value.as_str().expect("a text parameter").to_owned(),
+            };
+            config.push_str(&format!("{key} = {}\n", toml_string(&value)));
+            if kind == Some(ParamKind::Secret) {
+                args.extend(["--secret".into(), value.clone()]);
+                wrong.extend(["--secret".into(), altered(&value)]);
+            } else {
+                args.extend(["--param".into(), format!("{key}={value}")]);
+                wrong.extend(["--param".into(), format!("{key}={value}")]);
+            }
+        }
+        sends.push((p.name().to_owned(), path, args, wrong));
+    }
+    std::fs::write(dir.path().join("hookgate.toml"), &config).unwrap();
+    let running = start(dir.path(), &dir.path().join("hookgate.toml"), &[]);
+    for (name, path, args, wrong) in &sends {
+        let out = hookgate()
+            .args(["send", &running.url(path), "--preset", name])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            status_of(&out) / 100,
+            2,
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let out = hookgate()
+            .args(["send", &running.url(path), "--preset", name])
+            .args(wrong)
+            .output()
+            .unwrap();
+        assert!(
+            status_of(&out) >= 400,
+            "{name}: a wrong secret was accepted"
+        );
+    }
+    let (code, _) = running.terminate();
+    assert_eq!(code, Some(0));
+}
+
+/// One letter or digit of `secret` changed, so a `whsec_…` secret stays base64.
+fn altered(secret: &str) -> String {
+    let mut bytes = secret.as_bytes().to_vec();
+    let at = (0..bytes.len() - 1)
+        .rev()
+        .find(|&i| bytes[i].is_ascii_alphanumeric())
+        .expect("a secret has a letter or digit");
+    bytes[at] = match bytes[at] {
+        b'9' => b'0',
+        b'z' => b'a',
+        b'Z' => b'A',
+        c => c + 1,
+    };
+    String::from_utf8(bytes).expect("ASCII in, ASCII out")
+}
+
+fn toml_string(text: &str) -> String {
+    toml::Value::String(text.to_owned()).to_string()
+}

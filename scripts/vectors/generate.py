@@ -1,0 +1,561 @@
+#!/usr/bin/env python3
+"""Makes the preset test vectors, crates/verify/tests/vectors/<preset>.json.
+
+Each vector is a request signed by the provider's official SDK (the versions pinned in
+requirements.txt), or by the code of the provider's own document where it publishes no
+SDK, or quoted from the provider's documentation; wherever the SDK has a verifier, the
+request is also checked with it. `crates/verify/tests/it/vectors.rs` then verifies every
+vector through its preset, and derives the negatives (tampered body, wrong secret, stale
+timestamp).
+
+Run through scripts/vectors/run.sh, which installs the pinned packages into a virtualenv.
+The time of every vector is NOW (2026-01-01T00:00:00Z); the Rust test verifies at that time.
+"""
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+import sys
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parents[2] / "crates" / "verify" / "tests" / "vectors"
+NOW = 1767225600
+VECTORS = {}
+
+
+def vector(preset, made_by, reference):
+    def register(make):
+        VECTORS[preset] = (made_by, reference, make)
+        return make
+
+    return register
+
+
+def case(params, headers, body, *, expect=None, method="POST", path="/webhook", query=None,
+         timestamped=False, body_signed=True, keys=None, name="event", wrong_params=None,
+         wrong_keys=None):
+    if isinstance(body, bytes):
+        body = body.decode()
+    return {
+        "name": name,
+        "params": params,
+        "method": method,
+        "path": path,
+        "query": query,
+        "headers": [[k, v] for k, v in headers],
+        "body": body,
+        "now": NOW,
+        "timestamped": timestamped,
+        "body_signed": body_signed,
+        "expect": expect or {},
+        **({"keys": keys} if keys else {}),
+        **({"wrong_params": wrong_params} if wrong_params else {}),
+        **({"wrong_keys": wrong_keys} if wrong_keys else {}),
+    }
+
+
+def hmac_hex(key, message, digest=hashlib.sha256):
+    return hmac.new(key, message, digest).hexdigest()
+
+
+def hmac_b64(key, message, digest=hashlib.sha256):
+    return base64.b64encode(hmac.new(key, message, digest).digest()).decode()
+
+
+# --- the seed providers: their documents' own code ---------------------------------------
+
+
+@vector("entrupy", "seed 003's Flask server: hmac.new(secret, body, sha256), base64", "seed 003")
+def entrupy():
+    secret = "entrupy-endpoint-secret"
+    body = b'{"event":{"id":"evt_7b1e","type":"authentication.completed"}}'
+    signature = "SHA256:" + hmac_b64(secret.encode(), body)
+    return [case({"secret": secret}, [("Entrupy-Signature", signature)], body, path="/notify")]
+
+
+@vector("freispace", "seed 004's Flask handler: hmac.new(secret, request.data, sha256).hexdigest()", "seed 004")
+def freispace():
+    secret = "freispace-secret"
+    body = b'{"id":"wh_1","type":"booking.created","data":{}}'
+    return [case({"secret": secret}, [("X-Freispace-Signature", hmac_hex(secret.encode(), body))], body)]
+
+
+@vector("trivialsec", "PyJWT 2.10.1 jwt.encode (HS256) with seed 001's claims; checked with seed 001's jwt.decode", "seed 001")
+def trivialsec():
+    import jwt
+
+    secret = "trivialsec-webhook-secret"
+    account = "acme"
+    subject = "urn:uuid:bc6e2cd5-1f59-487f-b05b-49946bd078b2"
+    event_id = "6f1d0f6a-2b7c-4d55-9c1e-8f0e4c7b9a10"
+    body = json.dumps({"event_id": event_id, "event_name": "report_created",
+                       "timestamp": "2026-01-01T00:00:00Z", "payload": {}}, separators=(",", ":"))
+    claims = {"iat": NOW, "nbf": NOW, "exp": NOW + 300, "iss": "https://www.trivialsec.com",
+              "aud": f"urn:trivialsec:webhook:client_endpoint:{account}", "sub": subject,
+              "eid": f"urn:uuid:{event_id}"}
+    token = jwt.encode(claims, secret, algorithm="HS256")
+    jwt.decode(token, secret, algorithms=["HS256"], audience=claims["aud"], issuer=claims["iss"],
+               leeway=3, options={"verify_exp": False, "verify_nbf": False, "verify_iat": False,
+                                  "require": ["iat", "nbf", "exp", "aud", "iss", "sub"]})
+    return [case({"secret": secret, "account": account, "subject": subject},
+                 [("Authorization", f"Bearer {token}")], body, path="/webhook/trivialsec",
+                 timestamped=True, body_signed=False, expect={"id": event_id, "topic": "report_created"})]
+
+
+@vector("qitech", "python-jose 3.3.0 jwt.encode (ES512) with seed 002's claims; checked with seed 002's jwt.decode", "seed 002")
+def qitech():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from jose import jwt
+
+    key = ec.generate_private_key(ec.SECP521R1())
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    body = '{"webhook_type": "debt_assignment", "key": "f4a1", "status": "finished"}'
+    stamp = dt.datetime.fromtimestamp(NOW, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    claims = {"method": "POST", "uri": "/client_webhook_endpoint",
+              "payload_md5": hashlib.md5(body.encode()).hexdigest(), "timestamp": stamp}
+    token = jwt.encode(claims, private, algorithm="ES512")
+    decoded = jwt.decode(token, public)
+    assert decoded["payload_md5"] == hashlib.md5(json.dumps(json.loads(body)).encode()).hexdigest()
+    other = ec.generate_private_key(ec.SECP521R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return [case({"public_key": public, "api_client_key": "qi-api-client-key"},
+                 [("AUTHORIZATION", token), ("API-CLIENT-KEY", "qi-api-client-key")], body,
+                 path="/client_webhook_endpoint", timestamped=True,
+                 wrong_params={"public_key": other, "api_client_key": "qi-api-client-key"})]
+
+
+@vector("pps", "Authlib 1.3.2 jwt.encode (RS256 ID token) and a JWKS; checked with seed 000's jwt.decode + CodeIDToken", "seed 000")
+def pps():
+    from authlib.jose import JsonWebKey, jwt
+    from authlib.oidc.core import CodeIDToken
+
+    issuer = "https://securetoken.google.com/pps-local-dev-376022"
+    audience = "pps-local-dev-376022"
+    key = JsonWebKey.generate_key("RSA", 2048, is_private=True, options={"kid": "pps-key-1"})
+    public = key.as_dict(is_private=False)
+    public.update({"kid": "pps-key-1", "alg": "RS256", "use": "sig"})
+    claims = {"iss": issuer, "aud": audience, "sub": "pps-sender", "iat": NOW, "exp": NOW + 3600,
+              "auth_time": NOW}
+    token = jwt.encode({"alg": "RS256", "kid": "pps-key-1"}, claims, key).decode()
+    decoded = jwt.decode(token, {"keys": [public]}, claims_cls=CodeIDToken,
+                         claims_options={"iss": {"essential": True, "value": issuer}})
+    decoded.validate(now=NOW)
+    body = '{"orderId":"o-1","status":"shipped"}'
+    headers = [("Authorization", f"Bearer {token}"), ("X-Pps-Topic", "order.shipped"),
+               ("X-Pps-Tenant-Id", "tenant-9"), ("X-Pps-Webhook-Id", "wh-77"),
+               ("X-Pps-Triggered-At", "2024-01-1T10:00:00.7777748Z")]
+    other = JsonWebKey.generate_key("RSA", 2048, is_private=False).as_dict(is_private=False)
+    other.update({"kid": "pps-key-1", "alg": "RS256", "use": "sig"})
+    # The ID token authenticates the sender; it does not cover the body.
+    return [case({"issuers": {issuer: [audience]}}, headers, body, path="/", timestamped=True, body_signed=False,
+                 keys={issuer: {"keys": [public]}}, wrong_keys={issuer: {"keys": [other]}},
+                 expect={"id": "wh-77", "topic": "order.shipped", "tenant": "tenant-9"})]
+
+
+# --- SDKs ---------------------------------------------------------------------------------
+
+
+@vector("standard-webhooks", "standardwebhooks 1.0.0 (PyPI) Webhook.sign, and svix 1.42.0 (PyPI) Webhook.sign for the svix-* headers",
+        "https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md")
+def standard_webhooks():
+    from standardwebhooks.webhooks import Webhook as StandardWebhook
+    from svix.webhooks import Webhook as SvixWebhook
+
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    at = dt.datetime.fromtimestamp(NOW, dt.timezone.utc)
+    body = '{"type":"invoice.paid","data":{"id":"in_1"}}'
+    msg = "msg_2mZ3ZQk7ExampleStandard"
+    standard = StandardWebhook(secret).sign(msg, at, body)
+    svix_msg = "msg_2mZ3ZQk7ExampleSvix"
+    svix = SvixWebhook(secret).sign(svix_msg, at, body)
+    return [
+        case({"secret": secret}, [("webhook-id", msg), ("webhook-timestamp", str(NOW)),
+                                  ("webhook-signature", standard)], body, timestamped=True,
+             expect={"id": msg, "topic": "invoice.paid"}),
+        case({"secret": secret}, [("svix-id", svix_msg), ("svix-timestamp", str(NOW)),
+                                  ("svix-signature", svix)], body, timestamped=True, name="svix headers",
+             expect={"id": svix_msg, "topic": "invoice.paid"}),
+    ]
+
+
+@vector("github", "quoted from GitHub's documentation (its test values)",
+        "https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries#testing-the-webhook-payload-validation")
+def github():
+    return [case({"secret": "It's a Secret to Everybody"},
+                 [("X-Hub-Signature-256", "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"),
+                  ("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"), ("X-GitHub-Event", "ping")],
+                 "Hello, World!", expect={"id": "72d3162e-cc78-11e3-81ab-4c9367dc0958", "topic": "ping"})]
+
+
+@vector("stripe", "stripe 11.1.0 (PyPI) WebhookSignature._compute_signature; checked with WebhookSignature.verify_header",
+        "https://docs.stripe.com/webhooks#verify-manually")
+def stripe_():
+    import stripe
+
+    secret = "whsec_test_5f8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d"
+    body = '{"id":"evt_1QExample","object":"event","type":"payment_intent.succeeded","data":{"object":{}}}'
+    signature = stripe.WebhookSignature._compute_signature(f"{NOW}.{body}", secret)
+    header = f"t={NOW},v1={signature},v0=6ffbb59b2300aae63f272406069a9788598b792a944a07aba816edb039989a39"
+    stripe.WebhookSignature.verify_header(body, header, secret, tolerance=None)
+    return [case({"secret": secret}, [("Stripe-Signature", header)], body, timestamped=True,
+                 expect={"id": "evt_1QExample", "topic": "payment_intent.succeeded"})]
+
+
+@vector("slack", "slack_sdk 3.33.4 (PyPI) SignatureVerifier.generate_signature; checked with SignatureVerifier.is_valid",
+        "https://api.slack.com/authentication/verifying-requests-from-slack")
+def slack():
+    from slack_sdk.signature import Clock, SignatureVerifier
+
+    class At(Clock):
+        def now(self):
+            return float(NOW)
+
+    secret = "8f742231b10e8888abcd99yyyzzz85a5"
+    body = '{"type":"event_callback","event_id":"Ev08MFMKH6","event":{"type":"app_mention"}}'
+    verifier = SignatureVerifier(secret, clock=At())
+    signature = verifier.generate_signature(timestamp=str(NOW), body=body)
+    assert verifier.is_valid(body=body, timestamp=str(NOW), signature=signature)
+    return [case({"secret": secret}, [("X-Slack-Request-Timestamp", str(NOW)), ("X-Slack-Signature", signature)],
+                 body, timestamped=True, expect={"id": "Ev08MFMKH6", "topic": "app_mention"})]
+
+
+@vector("shopify", "shopify.dev's verification sample (crypto.createHmac('sha256', secret).update(body).digest('base64')), reproduced",
+        "https://shopify.dev/docs/apps/build/webhooks/subscribe/https#step-5-verify-the-webhook")
+def shopify():
+    secret = "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"
+    body = '{"id":820982911946154508,"email":"jon@example.com","closed_at":null}'
+    return [case({"secret": secret}, [("X-Shopify-Hmac-Sha256", hmac_b64(secret.encode(), body.encode())),
+                                      ("X-Shopify-Webhook-Id", "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"),
+                                      ("X-Shopify-Topic", "orders/create")], body,
+                 expect={"id": "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043", "topic": "orders/create"})]
+
+
+@vector("gitlab", "GitLab's documentation: the secret token is sent as X-Gitlab-Token",
+        "https://docs.gitlab.com/user/project/integrations/webhooks/#create-a-webhook")
+def gitlab():
+    return [case({"secret": "gitlab-secret-token"},
+                 [("X-Gitlab-Token", "gitlab-secret-token"), ("X-Gitlab-Event", "Push Hook"),
+                  ("X-Gitlab-Event-UUID", "13792a34-cac6-4fda-95a8-c58e00a3954e")],
+                 '{"object_kind":"push","ref":"refs/heads/main"}', body_signed=False,
+                 expect={"id": "13792a34-cac6-4fda-95a8-c58e00a3954e", "topic": "Push Hook"})]
+
+
+@vector("twilio", "twilio 9.3.7 (PyPI) RequestValidator.compute_signature; checked with RequestValidator.validate",
+        "https://www.twilio.com/docs/usage/webhooks/webhooks-security")
+def twilio():
+    from twilio.request_validator import RequestValidator
+
+    token = "12345"
+    params = {"CallSid": "CA1234567890ABCDE", "Caller": "+12349013030", "Digits": "1234",
+              "From": "+12349013030", "To": "+18005551212"}
+    base = "https://mycompany.com"
+    url = f"{base}/myapp.php?foo=1&bar=2"
+    validator = RequestValidator(token)
+    signature = validator.compute_signature(url, params)
+    assert validator.validate(url, params, signature)
+    from urllib.parse import urlencode
+    body = urlencode(params)
+    return [case({"secret": token, "url": base},
+                 [("X-Twilio-Signature", signature), ("Content-Type", "application/x-www-form-urlencoded"),
+                  ("I-Twilio-Idempotency-Token", "9e1c6c2c-1b2a-4f7c-8d2b-0a7d1f3e5b6c")],
+                 body, path="/myapp.php", query="foo=1&bar=2",
+                 expect={"id": "9e1c6c2c-1b2a-4f7c-8d2b-0a7d1f3e5b6c"})]
+
+
+# --- HMAC of the body, reproduced from the provider's documentation ----------------------
+#
+# These providers publish the algorithm (and sample code) but no SDK verifier and no test
+# values: the vector is computed as their documentation's sample code computes it.
+
+
+def _doc_hmac(preset, header, secret, body, *, digest=hashlib.sha256, encoding="hex", prefix="",
+              headers=(), expect=None):
+    raw = hmac.new(secret.encode(), body.encode(), digest).digest()
+    value = raw.hex() if encoding == "hex" else base64.b64encode(raw).decode()
+    return [case({"secret": secret}, [(header, prefix + value), *headers], body, expect=expect)]
+
+
+DOC_HMAC = {
+    # preset: (documentation sample, header, options, body, headers, expect)
+    "bitbucket": ("Atlassian's \"Secure webhooks\" (HMAC-SHA256 hex, `sha256=`)", "X-Hub-Signature",
+                  dict(prefix="sha256="), '{"push":{"changes":[]},"repository":{"full_name":"team/repo"}}',
+                  [("X-Request-UUID", "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"), ("X-Event-Key", "repo:push")],
+                  {"id": "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b", "topic": "repo:push"}),
+    "gitea": ("Gitea's webhook documentation (HMAC-SHA256 hex of the payload)", "X-Gitea-Signature", {},
+              '{"ref":"refs/heads/main","commits":[]}',
+              [("X-Gitea-Delivery", "5c9c6f1e-7d2b-4a8e-9f3c-1b2a3c4d5e6f"), ("X-Gitea-Event", "push")],
+              {"id": "5c9c6f1e-7d2b-4a8e-9f3c-1b2a3c4d5e6f", "topic": "push"}),
+    "sentry": ("Sentry's sample (hmac.new(client_secret, body, sha256).hexdigest())", "Sentry-Hook-Signature", {},
+               '{"action":"created","data":{"issue":{"id":"1"}}}',
+               [("Request-ID", "ae2ffe4c-7b5a-4fa2-9f1e-2c0d6d1e7b00"), ("Sentry-Hook-Resource", "issue")],
+               {"id": "ae2ffe4c-7b5a-4fa2-9f1e-2c0d6d1e7b00", "topic": "issue"}),
+    "terraform-cloud": ("HashiCorp's notification authenticity (HMAC-SHA512 hex)", "X-TFE-Notification-Signature",
+                        dict(digest=hashlib.sha512),
+                        '{"payload_version":1,"notification_configuration_id":"nc-1","run_id":"run-1","notifications":[{"trigger":"run:completed","message":"Run applied"}]}',
+                        [], {"topic": "run:completed"}),
+    "vercel": ("Vercel's sample (crypto.createHmac('sha1', secret).update(rawBody).digest('hex'))", "x-vercel-signature",
+               dict(digest=hashlib.sha1), '{"id":"evt_vc_1","type":"deployment.succeeded","payload":{}}', [],
+               {"id": "evt_vc_1", "topic": "deployment.succeeded"}),
+    "intercom": ("Intercom's signed notifications (HMAC-SHA1 hex of the body, `sha1=`)", "X-Hub-Signature",
+                 dict(digest=hashlib.sha1, prefix="sha1="),
+                 '{"type":"notification_event","id":"notif_1","topic":"conversation.user.created","data":{"item":{}}}', [],
+                 {"id": "notif_1", "topic": "conversation.user.created"}),
+    "typeform": ("Typeform's sample (sha256= + base64 HMAC-SHA256 of the payload)", "Typeform-Signature",
+                 dict(encoding="base64", prefix="sha256="),
+                 '{"event_id":"01HTF","event_type":"form_response","form_response":{"form_id":"f1","answers":[]}}', [],
+                 {"id": "01HTF", "topic": "form_response"}),
+    "woocommerce": ("WooCommerce's webhook delivery (base64 HMAC-SHA256 of the payload)", "X-WC-Webhook-Signature",
+                    dict(encoding="base64"), '{"id":727,"status":"processing","total":"29.35"}',
+                    [("X-WC-Webhook-Delivery-ID", "a1b2c3"), ("X-WC-Webhook-Topic", "order.created")],
+                    {"id": "a1b2c3", "topic": "order.created"}),
+    "docusign": ("DocuSign's HMAC sample (base64 HMAC-SHA256 of the payload)", "X-DocuSign-Signature-1",
+                 dict(encoding="base64"), '{"event":"envelope-completed","apiVersion":"v2.1","data":{"envelopeId":"e-1"}}', [],
+                 {"topic": "envelope-completed"}),
+    "lemon-squeezy": ("Lemon Squeezy's sample (crypto.createHmac('sha256', secret).update(rawBody).digest('hex'))", "X-Signature",
+                      {}, '{"meta":{"event_name":"order_created"},"data":{"type":"orders","id":"1"}}',
+                      [("X-Event-Name", "order_created")], {"topic": "order_created"}),
+    "tally": ("Tally's sample (createHmac('sha256', secret).update(JSON.stringify(payload)).digest('base64'))", "Tally-Signature",
+              dict(encoding="base64"), '{"eventId":"ev-1","eventType":"FORM_RESPONSE","createdAt":"2026-01-01T00:00:00Z","data":{"fields":[]}}', [],
+              {"id": "ev-1", "topic": "FORM_RESPONSE"}),
+    "jira": ("Atlassian's secure admin webhooks (sha256= + HMAC-SHA256 hex)", "X-Hub-Signature",
+             dict(prefix="sha256="), '{"timestamp":1767225600000,"webhookEvent":"jira:issue_created","issue":{"key":"PRJ-1"}}',
+             [("X-Atlassian-Webhook-Identifier", "wh-1234")], {"id": "wh-1234", "topic": "jira:issue_created"}),
+}
+
+DOC_URLS = {}
+
+
+def _register_doc_hmac():
+    import re
+    for preset, (made_by, header, options, body, headers, expect) in DOC_HMAC.items():
+        record = (OUT.parents[1] / "presets" / f"{preset}.toml").read_text()
+        reference = re.search(r'^docs = "(.*)"$', record, re.M).group(1)
+
+        def make(preset=preset, header=header, options=options, body=body, headers=headers, expect=expect):
+            return _doc_hmac(preset, header, f"{preset}-webhook-secret", body, headers=headers, expect=expect, **options)
+
+        VECTORS[preset] = (made_by + ", reproduced", reference, make)
+
+
+_register_doc_hmac()
+
+
+@vector("pagerduty", "PagerDuty's signature sample (v1= + HMAC-SHA256 hex; two secrets while rotating), reproduced",
+        "https://developer.pagerduty.com/docs/webhooks-overview#webhook-signatures")
+def pagerduty():
+    body = '{"event":{"id":"01DEN3","event_type":"incident.triggered","data":{}}}'
+    old, new = "pagerduty-old-secret", "pagerduty-webhook-secret"
+    header = ",".join("v1=" + hmac_hex(k.encode(), body.encode()) for k in (old, new))
+    return [case({"secret": new}, [("X-PagerDuty-Signature", header)], body,
+                 expect={"id": "01DEN3", "topic": "incident.triggered"})]
+
+
+@vector("linear", "Linear's verification sample (HMAC-SHA256 hex of the raw body; webhookTimestamp within a minute), reproduced",
+        "https://linear.app/developers/webhooks#securing-webhooks")
+def linear():
+    body = json.dumps({"action": "create", "type": "Issue", "data": {"id": "iss-1"},
+                       "webhookTimestamp": NOW * 1000}, separators=(",", ":"))
+    secret = "lin_wh_secret"
+    return [case({"secret": secret}, [("Linear-Signature", hmac_hex(secret.encode(), body.encode())),
+                                      ("Linear-Delivery", "234d1a4e-b617-4388-90fe-adc3633d6b72"),
+                                      ("Linear-Event", "Issue")], body, timestamped=True,
+                 expect={"id": "234d1a4e-b617-4388-90fe-adc3633d6b72", "topic": "Issue"})]
+
+
+def _timestamped(header_value, secret, signed):
+    return hmac.new(secret.encode(), signed.encode(), hashlib.sha256)
+
+
+@vector("webflow", "Webflow's sample (HMAC-SHA256 hex of `${timestamp}:${body}`, timestamp in ms), reproduced",
+        "https://developers.webflow.com/data/docs/working-with-webhooks#validating-request-signatures")
+def webflow():
+    secret, body, ts = "webflow-webhook-secret", '{"triggerType":"form_submission","payload":{"id":"f-1"}}', str(NOW * 1000)
+    return [case({"secret": secret}, [("x-webflow-timestamp", ts),
+                                      ("x-webflow-signature", hmac_hex(secret.encode(), f"{ts}:{body}".encode()))],
+                 body, timestamped=True, expect={"topic": "form_submission"})]
+
+
+@vector("zendesk", "Zendesk's sample (base64 HMAC-SHA256 of timestamp + body), reproduced",
+        "https://developer.zendesk.com/documentation/webhooks/verifying/")
+def zendesk():
+    secret, body = "zendesk-signing-secret", '{"type":"zen:event-type:ticket.created","id":"z-1","detail":{}}'
+    ts = "2026-01-01T00:00:00Z"
+    return [case({"secret": secret}, [("X-Zendesk-Webhook-Signature-Timestamp", ts),
+                                      ("X-Zendesk-Webhook-Signature", hmac_b64(secret.encode(), (ts + body).encode())),
+                                      ("x-zendesk-webhook-invocation-id", "inv-1")],
+                 body, timestamped=True, expect={"id": "inv-1", "topic": "zen:event-type:ticket.created"})]
+
+
+def _t_v1(preset, header, key, secret, body, expect, *, sep=".", t=None):
+    t = t or str(NOW)
+    sig = hmac_hex(secret.encode(), f"{t}{sep}{body}".encode())
+    return [case({"secret": secret}, [(header, f"t={t},{key}={sig}")], body, timestamped=True, expect=expect)]
+
+
+@vector("calendly", "Calendly's sample (HMAC-SHA256 hex of `${t}.${body}`, header t=…,v1=…), reproduced",
+        "https://developer.calendly.com/api-docs/4c305798a61d3-webhook-signatures")
+def calendly():
+    return _t_v1("calendly", "Calendly-Webhook-Signature", "v1", "calendly-signing-key",
+                 '{"event":"invitee.created","created_at":"2026-01-01T00:00:00Z","payload":{}}', {"topic": "invitee.created"})
+
+
+@vector("tiktok", "TikTok's webhook verification (HMAC-SHA256 hex of `{t}.{body}`, header t=…,s=…), reproduced",
+        "https://developers.tiktok.com/doc/webhooks-verification")
+def tiktok():
+    return _t_v1("tiktok", "TikTok-Signature", "s", "tiktok-client-secret",
+                 '{"client_key":"ck","event":"post.publish.complete","create_time":1767225600,"user_openid":"u","content":"{}"}',
+                 {"topic": "post.publish.complete"})
+
+
+@vector("persona", "Persona's sample (HMAC-SHA256 hex of `${t}.${body}`, header t=…,v1=…), reproduced",
+        "https://docs.withpersona.com/docs/webhooks-best-practices#checking-signatures")
+def persona():
+    return _t_v1("persona", "Persona-Signature", "v1", "wbhsec_persona",
+                 '{"data":{"type":"event","id":"evt_p1","attributes":{"name":"inquiry.completed","payload":{}}}}',
+                 {"id": "evt_p1", "topic": "inquiry.completed"})
+
+
+# --- SDKs ---------------------------------------------------------------------------------
+
+
+@vector("razorpay", "razorpay 1.4.2 (PyPI) Utility.verify_webhook_signature", "https://razorpay.com/docs/webhooks/validate-test/")
+def razorpay_():
+    import razorpay
+
+    secret, body = "razorpay-webhook-secret", '{"entity":"event","event":"payment.captured","payload":{"payment":{"entity":{"id":"pay_1"}}}}'
+    signature = hmac_hex(secret.encode(), body.encode())
+    assert razorpay.Client(auth=("k", "s")).utility.verify_webhook_signature(body, signature, secret)
+    return [case({"secret": secret}, [("X-Razorpay-Signature", signature), ("x-razorpay-event-id", "EvR1")], body,
+                 expect={"id": "EvR1", "topic": "payment.captured"})]
+
+
+@vector("gocardless", "gocardless_pro 3.22.0 (PyPI) webhooks.parse", "https://developer.gocardless.com/getting-started/staying-up-to-date-with-webhooks#staying_up-to-date_with_webhooks")
+def gocardless():
+    from gocardless_pro import webhooks
+
+    secret, body = "gocardless-webhook-secret", '{"events":[{"id":"EV123","action":"confirmed","resource_type":"payments"}]}'
+    signature = hmac_hex(secret.encode(), body.encode())
+    webhooks.parse(body, secret, signature)
+    return [case({"secret": secret}, [("Webhook-Signature", signature)], body, expect={"topic": "payments"})]
+
+
+@vector("paddle", "paddle-python-sdk 1.2.0 (PyPI) PaddleSignature.calculate_hmac; checked with Verifier.verify",
+        "https://developer.paddle.com/webhooks/signature-verification")
+def paddle():
+    from paddle_billing.Notifications import Secret, Verifier
+    from paddle_billing.Notifications.PaddleSignature import PaddleSignature
+
+    secret = "pdl_ntfset_01_secret"
+    body = '{"event_id":"evt_01h","event_type":"transaction.completed","occurred_at":"2026-01-01T00:00:00Z","data":{}}'
+    h1 = PaddleSignature.calculate_hmac(secret, f"{NOW}:{body}".encode()).hexdigest()
+    header = f"ts={NOW};h1={h1}"
+
+    class Req:
+        headers = {"Paddle-Signature": header}
+        data = body.encode()
+
+    assert Verifier().verify(Req(), Secret(secret), verify_time_drift=False)
+    return [case({"secret": secret}, [("Paddle-Signature", header)], body, timestamped=True,
+                 expect={"id": "evt_01h", "topic": "transaction.completed"})]
+
+
+@vector("workos", "workos 5.8.0 (PyPI) Webhooks.verify_header (the signature as it computes it)",
+        "https://workos.com/docs/events/data-syncing/webhooks/3-process-the-events/b-validate-the-requests-manually")
+def workos_():
+    import time as clock
+    from workos.webhooks import Webhooks
+
+    secret = "workos-webhook-secret"
+    body = '{"id":"event_01","event":"user.created","data":{},"created_at":"2026-01-01T00:00:00Z"}'
+    t = str(NOW * 1000)
+    header = f"t={t}, v1={hmac_hex(secret.encode(), f'{t}.{body}'.encode())}"
+    real_time = clock.time
+    clock.time = lambda: float(NOW)
+    try:
+        Webhooks.verify_header(None, event_body=body.encode(), event_signature=header, secret=secret)
+    finally:
+        clock.time = real_time
+    return [case({"secret": secret}, [("WorkOS-Signature", header)], body, timestamped=True,
+                 expect={"id": "event_01", "topic": "user.created"})]
+
+
+@vector("square", "squareup 38.1.0.20240919 (PyPI) WebhooksHelper.is_valid_webhook_event_signature",
+        "https://developer.squareup.com/docs/webhooks/step3validate")
+def square():
+    from square.utilities.webhooks_helper import is_valid_webhook_event_signature
+
+    secret, base, path = "square-signature-key", "https://hooks.example.com", "/webhook"
+    body = '{"merchant_id":"M1","type":"payment.updated","event_id":"6a8f5f28","data":{}}'
+    signature = hmac_b64(secret.encode(), (base + path + body).encode())
+    assert is_valid_webhook_event_signature(body, signature, secret, base + path)
+    return [case({"secret": secret, "url": base}, [("x-square-hmacsha256-signature", signature)], body, path=path,
+                 expect={"id": "6a8f5f28", "topic": "payment.updated"})]
+
+
+@vector("coinbase-commerce", "coinbase-commerce 1.0.1 (PyPI) WebhookSignature.verify_sig_header",
+        "https://docs.cdp.coinbase.com/commerce-onchain/docs/webhooks-security")
+def coinbase_commerce():
+    from coinbase_commerce.webhook import WebhookSignature
+
+    secret = "coinbase-shared-secret"
+    body = '{"id":1,"scheduled_for":"2026-01-01T00:00:00Z","event":{"id":"24934862-d980-46cb-9402-43c81b0cdba6","type":"charge:confirmed","data":{}}}'
+    signature = hmac_hex(secret.encode(), body.encode())
+    WebhookSignature.verify_sig_header(body, signature, secret)
+    return [case({"secret": secret}, [("X-CC-Webhook-Signature", signature)], body,
+                 expect={"id": "24934862-d980-46cb-9402-43c81b0cdba6", "topic": "charge:confirmed"})]
+
+
+def _svix_like(secret, body, msg, *, svix):
+    at = dt.datetime.fromtimestamp(NOW, dt.timezone.utc)
+    if svix:
+        from svix.webhooks import Webhook
+        prefix = "svix-"
+    else:
+        from standardwebhooks.webhooks import Webhook
+        prefix = "webhook-"
+    signature = Webhook(secret).sign(msg, at, body)
+    return [(f"{prefix}id", msg), (f"{prefix}timestamp", str(NOW)), (f"{prefix}signature", signature)]
+
+
+for _preset, _svix, _made_by, _ref, _body, _expect in [
+    ("resend", True, "svix 1.42.0 (PyPI) Webhook.sign (Resend's webhooks are signed by Svix)",
+     "https://resend.com/docs/dashboard/webhooks/verify-webhooks-requests",
+     '{"type":"email.delivered","created_at":"2026-01-01T00:00:00Z","data":{"email_id":"e-1"}}', "email.delivered"),
+    ("clerk", True, "svix 1.42.0 (PyPI) Webhook.sign (Clerk's webhooks are signed by Svix)",
+     "https://clerk.com/docs/webhooks/sync-data#verify-the-webhook",
+     '{"type":"user.created","object":"event","data":{"id":"user_1"}}', "user.created"),
+    ("openai", False, "standardwebhooks 1.0.0 (PyPI) Webhook.sign (OpenAI documents its webhooks as Standard Webhooks)",
+     "https://platform.openai.com/docs/guides/webhooks#verifying-webhook-signatures",
+     '{"object":"event","id":"evt_o1","type":"response.completed","created_at":1767225600,"data":{"id":"resp_1"}}', "response.completed"),
+    ("replicate", False, "standardwebhooks 1.0.0 (PyPI) Webhook.sign (Replicate documents the Standard Webhooks headers)",
+     "https://replicate.com/docs/topics/webhooks/verify-webhook",
+     '{"id":"pred_1","status":"succeeded","output":null}', "succeeded"),
+]:
+    def _make(p=_preset, svix=_svix, body=_body, topic=_expect):
+        secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+        msg = f"msg_{p}_1"
+        return [case({"secret": secret}, _svix_like(secret, body, msg, svix=svix), body, timestamped=True,
+                     expect={"id": msg, "topic": topic})]
+    VECTORS[_preset] = (_made_by, _ref, _make)
+
+
+def main():
+    OUT.mkdir(parents=True, exist_ok=True)
+    only = set(sys.argv[1:])
+    for preset, (made_by, reference, make) in sorted(VECTORS.items()):
+        if only and preset not in only:
+            continue
+        document = {"preset": preset, "made_by": made_by, "reference": reference, "cases": make()}
+        path = OUT / f"{preset}.json"
+        path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        print(f"{path.relative_to(OUT.parents[3])}: {len(document['cases'])} case(s), {made_by}")
+
+
+if __name__ == "__main__":
+    main()
