@@ -73,14 +73,7 @@ fn show(name: &str) -> CommandResult {
         outln!("#");
         outln!("# Parameters:");
         for param in p.params() {
-            let need = if param.required() {
-                "required".to_owned()
-            } else {
-                match param.default_value() {
-                    Some(d) => format!("default {d}"),
-                    None => "optional".to_owned(),
-                }
-            };
+            let need = param.requirement();
             let env = if param.env().is_empty() {
                 String::new()
             } else {

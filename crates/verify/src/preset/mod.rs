@@ -69,6 +69,14 @@ impl Param {
     pub fn default_value(&self) -> Option<&toml::Value> {
         self.record.default.as_ref()
     }
+    /// Whether it must be set, as people read it: `required`, `default "5m"`, `optional`.
+    pub fn requirement(&self) -> String {
+        match self.default_value() {
+            _ if self.required() => "required".to_owned(),
+            Some(default) => format!("default {default}"),
+            None => "optional".to_owned(),
+        }
+    }
     /// An example value for a ready-to-paste block.
     pub fn example(&self) -> Option<&toml::Value> {
         self.record.example.as_ref()

@@ -145,14 +145,7 @@ fn presets_md() -> String {
         }
         out.push('\n');
         for param in p.params() {
-            let need = if param.required() {
-                "required".to_owned()
-            } else {
-                match param.default_value() {
-                    Some(d) => format!("default `{d}`"),
-                    None => "optional".to_owned(),
-                }
-            };
+            let need = param.requirement();
             let env = if param.env().is_empty() {
                 String::new()
             } else {
