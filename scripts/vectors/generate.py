@@ -221,8 +221,16 @@ def slack():
     verifier = SignatureVerifier(secret, clock=At())
     signature = verifier.generate_signature(timestamp=str(NOW), body=body)
     assert verifier.is_valid(body=body, timestamp=str(NOW), signature=signature)
-    return [case({"secret": secret}, [("X-Slack-Request-Timestamp", str(NOW)), ("X-Slack-Signature", signature)],
-                 body, timestamped=True, expect={"id": "Ev08MFMKH6", "topic": "app_mention"})]
+    challenge = "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    verification = json.dumps({"token": "Jhj5dZrVaK7ZwHHjRyZWjbDl", "challenge": challenge, "type": "url_verification"},
+                              separators=(",", ":"))
+    verification_signature = verifier.generate_signature(timestamp=str(NOW), body=verification)
+    assert verifier.is_valid(body=verification, timestamp=str(NOW), signature=verification_signature)
+    return {"cases": [case({"secret": secret}, [("X-Slack-Request-Timestamp", str(NOW)), ("X-Slack-Signature", signature)],
+                           body, timestamped=True, expect={"id": "Ev08MFMKH6", "topic": "app_mention"})],
+            "handshakes": [handshake("url_verification", [("X-Slack-Request-Timestamp", str(NOW)),
+                                                          ("X-Slack-Signature", verification_signature)],
+                                     verification, 200, json.dumps({"challenge": challenge}, separators=(",", ":")))]}
 
 
 @vector("shopify", "shopify.dev's verification sample (crypto.createHmac('sha256', secret).update(body).digest('base64')), reproduced",
@@ -323,6 +331,15 @@ DOC_HMAC = {
     "tally": ("Tally's sample (createHmac('sha256', secret).update(JSON.stringify(payload)).digest('base64'))", "Tally-Signature",
               dict(encoding="base64"), '{"eventId":"ev-1","eventType":"FORM_RESPONSE","createdAt":"2026-01-01T00:00:00Z","data":{"fields":[]}}', [],
               {"id": "ev-1", "topic": "FORM_RESPONSE"}),
+    "segment": ("Segment's Webhooks destination (X-Signature: hex HMAC-SHA1 of the body)", "X-Signature",
+                dict(digest=hashlib.sha1), '{"type":"track","event":"Order Completed","messageId":"ajs-8c1e","userId":"u1","properties":{}}', [],
+                {"id": "ajs-8c1e", "topic": "track"}),
+    "helpscout": ("Help Scout's sample (base64 HMAC-SHA1 of the body)", "X-HelpScout-Signature",
+                  dict(digest=hashlib.sha1, encoding="base64"), '{"id":1234,"number":12,"type":"email","status":"active"}',
+                  [("X-HelpScout-Event", "convo.created")], {"topic": "convo.created"}),
+    "cal-com": ("Cal.com's sample (createHmac('sha256', secret).update(body).digest('hex'))", "X-Cal-Signature-256", {},
+                '{"triggerEvent":"BOOKING_CREATED","createdAt":"2026-01-01T00:00:00.000Z","payload":{"uid":"bk_1"}}', [],
+                {"topic": "BOOKING_CREATED"}),
     "jira": ("Atlassian's secure admin webhooks (sha256= + HMAC-SHA256 hex)", "X-Hub-Signature",
              dict(prefix="sha256="), '{"timestamp":1767225600000,"webhookEvent":"jira:issue_created","issue":{"key":"PRJ-1"}}',
              [("X-Atlassian-Webhook-Identifier", "wh-1234")], {"id": "wh-1234", "topic": "jira:issue_created"}),
@@ -404,6 +421,14 @@ def tiktok():
     return _t_v1("TikTok-Signature", "s", "tiktok-client-secret",
                  '{"client_key":"ck","event":"post.publish.complete","create_time":1767225600,"user_openid":"u","content":"{}"}',
                  {"topic": "post.publish.complete"})
+
+
+@vector("mux", "Mux's sample (HMAC-SHA256 hex of `${t}.${body}`, header t=…,v1=…), reproduced",
+        "https://www.mux.com/docs/core/verify-webhook-signatures")
+def mux():
+    return _t_v1("Mux-Signature", "v1", "mux-signing-secret",
+                 '{"type":"video.asset.ready","object":{"type":"asset","id":"a1"},"id":"3a56ac3d-33da-4366-855b-f592d898409d","data":{}}',
+                 {"id": "3a56ac3d-33da-4366-855b-f592d898409d", "topic": "video.asset.ready"})
 
 
 @vector("persona", "Persona's sample (HMAC-SHA256 hex of `${t}.${body}`, header t=…,v1=…), reproduced",
@@ -538,13 +563,451 @@ for _preset, _svix, _made_by, _ref, _body, _expect in [
     VECTORS[_preset] = (_made_by, _ref, _make)
 
 
+# --- public-key schemes -------------------------------------------------------------------
+
+
+def _ed25519(seed_byte):
+    """A deterministic Ed25519 key (PyNaCl), so the vectors do not change between runs."""
+    from nacl.signing import SigningKey
+    return SigningKey(bytes([seed_byte]) * 32)
+
+
+@vector("discord", "PyNaCl 1.6.2 SigningKey.sign over `{timestamp}{body}`; checked with discord-interactions 0.4.0 (PyPI) verify_key",
+        "https://discord.com/developers/docs/interactions/overview#setting-up-an-endpoint-validating-security-request-headers")
+def discord():
+    from discord_interactions import verify_key
+    key, other = _ed25519(7), _ed25519(8)
+    public = key.verify_key.encode().hex()
+    ts = str(NOW)
+
+    def signed(body):
+        sig = key.sign(ts.encode() + body.encode()).signature.hex()
+        assert verify_key(body.encode(), sig, ts, public)
+        return [("X-Signature-Ed25519", sig), ("X-Signature-Timestamp", ts)]
+
+    body = '{"id":"1194221234567890001","application_id":"1194221234567890123","type":2,"token":"aW50","version":1,"data":{"id":"1","name":"ping","type":1}}'
+    ping = '{"id":"1194221234567890002","application_id":"1194221234567890123","type":1,"token":"aW50","version":1}'
+    params = {"public_key": public}
+    return {
+        "cases": [case(params, signed(body), body, timestamped=True,
+                       wrong_params={"public_key": other.verify_key.encode().hex()},
+                       expect={"id": "1194221234567890001", "topic": "ping"})],
+        "handshakes": [handshake("PING", signed(ping), ping, 200, '{"type":1}')],
+    }
+
+
+@vector("telnyx", "PyNaCl 1.6.2 SigningKey.sign over `{timestamp}|{body}`; checked with telnyx 4.189.0 (PyPI) lib.webhook_verification.verify_webhook_signature",
+        "https://developers.telnyx.com/docs/messaging/messages/receiving-webhooks#webhook-signing")
+def telnyx():
+    import telnyx.lib.webhook_verification as tv
+    key, other = _ed25519(9), _ed25519(10)
+    public = base64.b64encode(key.verify_key.encode()).decode()
+    ts = str(NOW)
+    body = '{"data":{"event_type":"message.received","id":"b301ed3f-1490-491f-995f-6e64e69674d4","occurred_at":"2026-01-01T00:00:00.000+00:00","payload":{"text":"hello"},"record_type":"event"},"meta":{"attempt":1}}'
+    sig = base64.b64encode(key.sign(f"{ts}|{body}".encode()).signature).decode()
+    headers = {"telnyx-signature-ed25519": sig, "telnyx-timestamp": ts}
+    real_time = tv.time.time
+    tv.time.time = lambda: NOW
+    try:
+        tv.verify_webhook_signature(body, headers, public)
+    finally:
+        tv.time.time = real_time
+    return [case({"public_key": public}, list(headers.items()), body, timestamped=True,
+                 wrong_params={"public_key": base64.b64encode(other.verify_key.encode()).decode()},
+                 expect={"id": "b301ed3f-1490-491f-995f-6e64e69674d4", "topic": "message.received"})]
+
+
+@vector("sendgrid", "cryptography 45.0.7 ECDSA P-256/SHA-256 over `{timestamp}{body}`; checked with sendgrid 6.12.5 (PyPI) EventWebhook.verify_signature",
+        "https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/getting-started-event-webhook-security-features")
+def sendgrid():
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from sendgrid.helpers.eventwebhook import EventWebhook
+
+    def public_b64(key):
+        der = key.public_key().public_bytes(serialization.Encoding.DER,
+                                            serialization.PublicFormat.SubjectPublicKeyInfo)
+        return base64.b64encode(der).decode()
+
+    key = ec.derive_private_key(0x5E4D6A11, ec.SECP256R1())
+    other = ec.derive_private_key(0x5E4D6A12, ec.SECP256R1())
+    ts = str(NOW)
+    body = '[{"email":"user@example.com","timestamp":1767225600,"event":"delivered","sg_event_id":"ZGVsaXZlcmVkLTAtMjQ","sg_message_id":"14c5d75ce93.dfd.64b469"}]'
+    sig = base64.b64encode(key.sign((ts + body).encode(), ec.ECDSA(hashes.SHA256()))).decode()
+    assert EventWebhook(public_b64(key)).verify_signature(body, sig, ts)
+    return [case({"public_key": public_b64(key)},
+                 [("X-Twilio-Email-Event-Webhook-Signature", sig), ("X-Twilio-Email-Event-Webhook-Timestamp", ts)],
+                 body, wrong_params={"public_key": public_b64(other)},
+                 expect={"id": "ZGVsaXZlcmVkLTAtMjQ", "topic": "delivered"})]
+
+
+@vector("fusionauth", "PyJWT 2.10.1 jwt.encode (RS256) with `request_body_sha256` = base64 SHA-256 of the body, as FusionAuth documents; checked with jwt.decode",
+        "https://fusionauth.io/docs/extend/events-and-webhooks/signing")
+def fusionauth():
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    def pems(key):
+        return (key.public_key().public_bytes(serialization.Encoding.PEM,
+                                              serialization.PublicFormat.SubjectPublicKeyInfo).decode(),
+                key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()).decode())
+
+    key, other = rsa.generate_private_key(65537, 2048), rsa.generate_private_key(65537, 2048)
+    public, private = pems(key)
+    body = '{"event":{"id":"e1b2c3d4-0000-4000-8000-000000000001","type":"user.create","createInstant":1767225600000,"tenantId":"30663132-6464-6665-3032-326466613934","user":{"email":"user@example.com"}}}'
+    claim = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+    token = jwt.encode({"request_body_sha256": claim}, private, algorithm="RS256")
+    assert jwt.decode(token, public, algorithms=["RS256"])["request_body_sha256"] == claim
+    return [case({"public_key": public}, [("X-FusionAuth-Signature-JWT", token)], body,
+                 wrong_params={"public_key": pems(other)[0]},
+                 expect={"id": "e1b2c3d4-0000-4000-8000-000000000001", "topic": "user.create"})]
+
+
+@vector("netlify", "PyJWT 2.10.1 jwt.encode (HS256, iss=netlify, sha256 = hex SHA-256 of the body), as Netlify documents; checked with jwt.decode",
+        "https://docs.netlify.com/site-deploys/deploy-notifications/#payload-signature")
+def netlify():
+    import jwt
+    secret = "netlify-jws-secret"
+    body = '{"id":"5f1e2d3c4b5a69788a9b0c1d","site_id":"3970e0fe-8564-4903-9a55-c5f8de49fb8b","state":"ready","name":"my-site","branch":"main"}'
+    token = jwt.encode({"iss": "netlify", "sha256": hashlib.sha256(body.encode()).hexdigest()}, secret, algorithm="HS256")
+    assert jwt.decode(token, secret, algorithms=["HS256"], issuer="netlify")
+    return [case({"secret": secret}, [("X-Webhook-Signature", token)], body,
+                 expect={"id": "5f1e2d3c4b5a69788a9b0c1d", "topic": "ready"})]
+
+
+# --- more SDK-made or SDK-checked HMACs ---------------------------------------------------
+
+
+@vector("hubspot", "hubspot-api-client 12.0.0 (PyPI) Signature.get_signature (v3); checked with Signature.is_valid",
+        "https://developers.hubspot.com/docs/api/webhooks/validating-requests")
+def hubspot():
+    from hubspot.utils.signature import Signature
+    secret, base, path, query = "hubspot-client-secret", "https://hooks.example.com", "/webhook", "portal=62515"
+    body = '[{"eventId":1001,"subscriptionId":25,"portalId":62515,"appId":54321,"occurredAt":1767225600000,"subscriptionType":"contact.creation","attemptNumber":0,"objectId":123,"changeFlag":"CREATED"}]'
+    ts = str(NOW * 1000)
+    uri = f"{base}{path}?{query}"
+    sig = Signature.get_signature(secret, body, "v3", uri, "POST", ts)
+    real = Signature._is_timestamp_valid
+    Signature._is_timestamp_valid = staticmethod(lambda t: t == ts)
+    try:
+        assert Signature.is_valid(sig, secret, body, uri, "POST", "v3", ts)
+    finally:
+        Signature._is_timestamp_valid = real
+    return [case({"secret": secret, "url": base},
+                 [("X-HubSpot-Signature-v3", sig), ("X-HubSpot-Request-Timestamp", ts)], body,
+                 path=path, query=query, timestamped=True,
+                 expect={"id": "1001", "topic": "contact.creation", "tenant": "62515"})]
+
+
+@vector("adyen", "Adyen 16.0.0 (PyPI) util.generate_notification_sig; checked with util.is_valid_hmac_notification",
+        "https://docs.adyen.com/development-resources/webhooks/verify-hmac-signatures/")
+def adyen():
+    from Adyen import util
+    key = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"
+    item = {"amount": {"currency": "EUR", "value": 1130}, "eventCode": "AUTHORISATION",
+            "eventDate": "2026-01-01T00:00:00+01:00", "merchantAccountCode": "TestMerchant",
+            "merchantReference": "TestPayment-1407325143704", "paymentMethod": "visa",
+            "pspReference": "7914073381342284", "reason": "1234:7777:12/2012", "success": "true"}
+    item["additionalData"] = {"hmacSignature": util.generate_notification_sig(item, key).decode()}
+    notification = {"live": "false", "notificationItems": [{"NotificationRequestItem": item}]}
+    assert util.is_valid_hmac_notification(notification, key)
+    body = json.dumps(notification, separators=(",", ":"))
+    return [case({"secret": key}, [], body, body_signed=True,
+                 expect={"topic": "AUTHORISATION", "tenant": "TestMerchant"})]
+
+
+@vector("polar", "standardwebhooks-style signature keyed with the secret's bytes; checked with polar-sdk 1.0.2 (PyPI) webhooks._verify_signature",
+        "https://polar.sh/docs/integrate/webhooks/delivery#verify-signature")
+def polar():
+    import polar.webhooks as pw
+    secret = "polar_whs_9hW3cXzq0rY2sT5uV8wA1bC4dE7fG0hJ"
+    body = '{"type":"order.paid","timestamp":"2026-01-01T00:00:00Z","data":{"id":"ord_1"}}'
+    msg = "msg_polar_1"
+    sig = "v1," + hmac_b64(secret.encode(), f"{msg}.{NOW}.{body}".encode())
+    headers = {"webhook-id": msg, "webhook-timestamp": str(NOW), "webhook-signature": sig}
+    real = pw.time.time
+    pw.time.time = lambda: NOW
+    try:
+        pw._verify_signature(body, headers, secret)
+    finally:
+        pw.time.time = real
+    return [case({"secret": secret}, list(headers.items()), body, timestamped=True,
+                 expect={"id": msg, "topic": "order.paid"})]
+
+
+@vector("supabase", "standardwebhooks 1.0.0 (PyPI) Webhook.sign with the secret after `v1,whsec_`, as Supabase's hook example strips it",
+        "https://supabase.com/docs/guides/auth/auth-hooks?queryGroups=language&language=http#security-model")
+def supabase():
+    from standardwebhooks.webhooks import Webhook
+    shown = "v1,whsec_dGhpcyBpcyBhIHN1cGFiYXNlIGhvb2sgc2VjcmV0"
+    body = '{"user":{"id":"8ccaa7af-909f-44e7-84cb-67cdccb56be6","email":"user@example.com"},"email_data":{"token":"305805","email_action_type":"signup"}}'
+    msg = "msg_supabase_1"
+    at = dt.datetime.fromtimestamp(NOW, dt.timezone.utc)
+    wh = Webhook(shown.replace("v1,whsec_", ""))
+    sig = wh.sign(msg, at, body)
+    return [case({"secret": shown}, [("webhook-id", msg), ("webhook-timestamp", str(NOW)), ("webhook-signature", sig)],
+                 body, timestamped=True, expect={"id": msg})]
+
+
+@vector("orb", "HMAC-SHA256 hex of `v1:{timestamp}:{body}` as documented; checked with orb-billing 4.90.0 (PyPI) Webhooks.verify_signature",
+        "https://docs.withorb.com/integrations-and-exports/webhooks#webhook-verification")
+def orb():
+    from orb import Orb
+    secret = "orb-webhook-secret"
+    body = '{"id":"o2e3f4a5b6","created_at":"2026-01-01T00:00:00+00:00","type":"customer.created","properties":{}}'
+    ts = "2026-01-01T00:00:00.000000"
+    sig = "v1=" + hmac_hex(secret.encode(), f"v1:{ts}:{body}".encode())
+    headers = {"X-Orb-Timestamp": ts, "X-Orb-Signature": sig}
+    import orb.resources.webhooks.webhooks as ow
+    real = ow.datetime
+
+    class Frozen(real):
+        @classmethod
+        def now(cls, tz=None):
+            return real.fromtimestamp(NOW, tz)
+
+    ow.datetime = Frozen
+    try:
+        Orb(api_key="unused").webhooks.verify_signature(body, headers, secret=secret)
+    finally:
+        ow.datetime = real
+    return [case({"secret": secret}, list(headers.items()), body, timestamped=True,
+                 expect={"id": "o2e3f4a5b6", "topic": "customer.created"})]
+
+
+@vector("elevenlabs", "HMAC-SHA256 hex of `{t}.{body}` as documented; checked with elevenlabs 2.78.0 (PyPI) webhooks construct_event",
+        "https://elevenlabs.io/docs/product-guides/administration/webhooks")
+def elevenlabs():
+    import elevenlabs.webhooks_custom as ew
+    secret = "wsec_elevenlabs"
+    body = '{"type":"post_call_transcription","event_timestamp":1767225600,"data":{"agent_id":"agent_1","conversation_id":"conv_1","status":"done"}}'
+    header = f"t={NOW},v0=" + hmac_hex(secret.encode(), f"{NOW}.{body}".encode())
+    real = ew.time.time
+    ew.time.time = lambda: NOW
+    try:
+        cls = [c for c in vars(ew).values() if isinstance(c, type) and hasattr(c, "construct_event")][0]
+        cls.construct_event(cls.__new__(cls), body, header, secret)
+    finally:
+        ew.time.time = real
+    return [case({"secret": secret}, [("ElevenLabs-Signature", header)], body, timestamped=True,
+                 expect={"topic": "post_call_transcription"})]
+
+
+# --- documented, reproduced ---------------------------------------------------------------
+
+
+def _basic(preset, username, password, body, expect):
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return [case({"username": username, "password": password}, [("Authorization", f"Basic {token}")], body,
+                 body_signed=False, wrong_params={"username": username, "password": password + "x"},
+                 expect=expect)]
+
+
+@vector("chargebee", "HTTP Basic credentials (RFC 7617) as Chargebee's webhook settings send them, reproduced",
+        "https://www.chargebee.com/docs/2.0/events_and_webhooks.html#basic-authentication")
+def chargebee():
+    return _basic("chargebee", "chargebee-hook", "cb-password-1",
+                  '{"id":"ev_16BHbhF4s42tO2lK","occurred_at":1767225600,"object":"event","event_type":"subscription_created","content":{}}',
+                  {"id": "ev_16BHbhF4s42tO2lK", "topic": "subscription_created"})
+
+
+@vector("pipedrive", "HTTP Basic credentials (RFC 7617) as Pipedrive's webhook HTTP auth sends them, reproduced",
+        "https://pipedrive.readme.io/docs/guide-for-webhooks-v2#http-basic-authentication")
+def pipedrive():
+    return _basic("pipedrive", "pipedrive-hook", "pd-password-1",
+                  '{"data":{"id":1,"title":"Deal"},"previous":null,"meta":{"action":"create","entity":"deal","entity_id":"1","id":"8a7b6c5d","company_id":"123","timestamp":"2026-01-01T00:00:00Z","version":"2.0"}}',
+                  {"topic": "deal", "tenant": "123"})
+
+
+@vector("postmark", "HTTP Basic credentials (RFC 7617) from the webhook URL's user info, as Postmark documents, reproduced",
+        "https://postmarkapp.com/support/article/1071-webhooks-security")
+def postmark():
+    return _basic("postmark", "postmark-hook", "pm-password-1",
+                  '{"RecordType":"Delivery","ServerID":23,"MessageStream":"outbound","MessageID":"883953f4-6105-42a2-a16a-77a8eac79483","Recipient":"user@example.com","DeliveredAt":"2026-01-01T00:00:00Z"}',
+                  {"topic": "Delivery"})
+
+
+@vector("mailgun", "Mailgun's sample (createHmac('sha256', signingKey).update(timestamp.concat(token)).digest('hex')), reproduced",
+        "https://documentation.mailgun.com/docs/mailgun/user-manual/webhooks/securing-webhooks")
+def mailgun():
+    key = "mailgun-signing-key"
+    ts, token = str(NOW), "e0b5477167110d68991efc6b9f89f0a11066af27834600e123"
+    signature = {"token": token, "timestamp": ts, "signature": hmac_hex(key.encode(), (ts + token).encode())}
+    # The event data first: the signature covers only `timestamp` and `token`, so the
+    # tampering test (which changes the middle of the body) changes unsigned content.
+    event = {"id": "CPgfbmQMTCKtHW6uIWtuVe", "event": "delivered", "timestamp": NOW, "recipient": "user@example.com",
+             "message": {"headers": {"message-id": "20260101000000.1.abcdef@example.com", "subject": "Welcome",
+                                     "from": "Example <noreply@example.com>", "to": "user@example.com"}}}
+    body = json.dumps({"event-data": event, "signature": signature}, separators=(",", ":"))
+    return [case({"secret": key}, [], body, body_signed=False,
+                 expect={"id": "CPgfbmQMTCKtHW6uIWtuVe", "topic": "delivered"})]
+
+
+@vector("airtable", "Airtable's webhook notification (hmac-sha256= + hex HMAC-SHA256 of the body, keyed with the base64-decoded macSecretBase64), reproduced",
+        "https://airtable.com/developers/web/api/webhooks-overview#webhook-notification-delivery")
+def airtable():
+    secret = base64.b64encode(b"airtable-mac-secret-bytes-000001").decode()
+    body = '{"base":{"id":"appVbn6F4dxv5Qjhq"},"webhook":{"id":"achW1UfeJuLVdU0bK"},"timestamp":"2026-01-01T00:00:00.000Z"}'
+    mac = "hmac-sha256=" + hmac_hex(base64.b64decode(secret), body.encode())
+    return [case({"secret": secret}, [("X-Airtable-Content-MAC", mac)], body, expect={"tenant": "appVbn6F4dxv5Qjhq"})]
+
+
+@vector("mandrill", "Mandrill's generateSignature (base64 HMAC-SHA1 of the URL + sorted POST key+value), reproduced",
+        "https://mailchimp.com/developer/transactional/guides/track-respond-activity-webhooks/#authenticating-webhook-requests")
+def mandrill():
+    from urllib.parse import urlencode
+    key, base, path = "mandrill-webhook-key", "https://hooks.example.com", "/webhook"
+    params = {"mandrill_events": '[{"event":"send","_id":"exampleaaaaaaaaaaaaaaaaaaaaaaaaa","ts":1767225600}]'}
+    signed = base + path + "".join(k + params[k] for k in sorted(params))
+    sig = base64.b64encode(hmac.new(key.encode(), signed.encode(), hashlib.sha1).digest()).decode()
+    return [case({"secret": key, "url": base}, [("Content-Type", "application/x-www-form-urlencoded"),
+                                                ("X-Mandrill-Signature", sig)], urlencode(params), path=path)]
+
+
+@vector("grafana", "Grafana's webhook notifier (hex HMAC-SHA256 of the body in X-Grafana-Alerting-Signature), reproduced",
+        "https://grafana.com/docs/grafana/latest/alerting/configure-notifications/manage-contact-points/integrations/webhook-notifier/#hmac-signature")
+def grafana():
+    secret = "grafana-hmac-secret"
+    body = '{"receiver":"hookgate","status":"firing","orgId":1,"alerts":[{"status":"firing","labels":{"alertname":"HighLatency"}}],"version":"1"}'
+    return [case({"secret": secret}, [("X-Grafana-Alerting-Signature", hmac_hex(secret.encode(), body.encode()))], body,
+                 expect={"topic": "firing"})]
+
+
+@vector("zoom", "Zoom's sample (v0= + hex HMAC-SHA256 of `v0:{timestamp}:{body}`; encryptedToken = hex HMAC-SHA256 of plainToken), reproduced",
+        "https://developers.zoom.us/docs/api/webhooks/#verify-webhook-events")
+def zoom():
+    secret, ts = "zoom-secret-token", str(NOW)
+
+    def signed(body):
+        return [("x-zm-request-timestamp", ts), ("x-zm-signature", "v0=" + hmac_hex(secret.encode(), f"v0:{ts}:{body}".encode()))]
+
+    body = '{"event":"meeting.started","event_ts":1767225600000,"payload":{"account_id":"AAAAAABBBB","object":{"id":"1234567890"}}}'
+    plain = "qgg8vlvZRS6UdWpR1q3-xw"
+    validation = json.dumps({"payload": {"plainToken": plain}, "event_ts": NOW * 1000, "event": "endpoint.url_validation"},
+                            separators=(",", ":"))
+    reply = json.dumps({"plainToken": plain, "encryptedToken": hmac_hex(secret.encode(), plain.encode())}, separators=(",", ":"))
+    return {"cases": [case({"secret": secret}, signed(body), body, timestamped=True,
+                           expect={"topic": "meeting.started", "tenant": "AAAAAABBBB"})],
+            "handshakes": [handshake("endpoint.url_validation", signed(validation), validation, 200, reply)]}
+
+
+@vector("twitch", "Twitch's sample (sha256= + hex HMAC-SHA256 of message id + timestamp + body), reproduced",
+        "https://dev.twitch.tv/docs/eventsub/handling-webhook-events/#verifying-the-event-message")
+def twitch():
+    secret, ts = "twitch-eventsub-secret", "2026-01-01T00:00:00.123456789Z"
+
+    def signed(msg, kind, body):
+        sig = "sha256=" + hmac_hex(secret.encode(), (msg + ts + body).encode())
+        return [("Twitch-Eventsub-Message-Id", msg), ("Twitch-Eventsub-Message-Timestamp", ts),
+                ("Twitch-Eventsub-Message-Signature", sig), ("Twitch-Eventsub-Message-Type", kind),
+                ("Twitch-Eventsub-Subscription-Type", "channel.follow")]
+
+    body = '{"subscription":{"id":"f1c2a387-161a-49f9-a165-0f21d7a4e1c4","type":"channel.follow","version":"2"},"event":{"user_id":"1337","broadcaster_user_id":"12826"}}'
+    challenge = "pogchamp-kappa-360noscope-vohiyo"
+    verification = json.dumps({"challenge": challenge, "subscription": {"id": "f1c2a387-161a-49f9-a165-0f21d7a4e1c4",
+                                                                       "status": "webhook_callback_verification_pending",
+                                                                       "type": "channel.follow", "version": "2"}},
+                              separators=(",", ":"))
+    return {"cases": [case({"secret": secret}, signed("befa7b53-d79d-478f-86b9-120f112b044e", "notification", body), body,
+                           timestamped=True, expect={"id": "befa7b53-d79d-478f-86b9-120f112b044e", "topic": "channel.follow"})],
+            "handshakes": [handshake("webhook_callback_verification",
+                                     signed("e76c6bd4-55c9-4987-8304-da1588d8988b", "webhook_callback_verification", verification),
+                                     verification, 200, challenge, content_type="text/plain; charset=utf-8")]}
+
+
+@vector("x", "X's CRC and signature samples (sha256= + base64 HMAC-SHA256 with the consumer secret), reproduced",
+        "https://docs.x.com/x-api/webhooks/introduction#challenge-response-check-crc")
+def x():
+    secret = "x-consumer-secret"
+    body = '{"for_user_id":"2244994945","tweet_create_events":[{"id_str":"1877777777777777777","text":"hello"}]}'
+    token = "MTUxMTkzMzU1NzAwMjY0ODk2MA"
+    reply = json.dumps({"response_token": "sha256=" + hmac_b64(secret.encode(), token.encode())}, separators=(",", ":"))
+    return {"cases": [case({"secret": secret}, [("x-twitter-webhooks-signature", "sha256=" + hmac_b64(secret.encode(), body.encode()))],
+                           body, expect={"tenant": "2244994945"})],
+            "handshakes": [handshake("crc", [], "", 200, reply, method="GET", query=f"crc_token={token}&nonce=abc")]}
+
+
+@vector("meta", "Meta's Graph API webhook samples (sha256= + hex HMAC-SHA256 with the app secret; hub.challenge echoed), reproduced",
+        "https://developers.facebook.com/docs/graph-api/webhooks/getting-started#event-notifications")
+def meta():
+    secret, verify = "meta-app-secret", "meta-verify-token"
+    body = '{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"field":"messages","value":{}}]}]}'
+    return {"cases": [case({"secret": secret, "verify_token": verify},
+                           [("X-Hub-Signature-256", "sha256=" + hmac_hex(secret.encode(), body.encode()))], body,
+                           expect={"topic": "whatsapp_business_account", "tenant": "102290129340398"})],
+            "handshakes": [handshake("hub.challenge", [], "", 200, "1158201444", method="GET",
+                                     query=f"hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token={verify}",
+                                     content_type="text/plain; charset=utf-8")]}
+
+
+@vector("okta", "Okta's event hook samples (the configured Authorization value; verification answered with the challenge), reproduced",
+        "https://developer.okta.com/docs/concepts/event-hooks/#one-time-verification-request")
+def okta():
+    secret = "okta-event-hook-authorization-value"
+    body = '{"eventType":"com.okta.event_hook","eventTypeVersion":"1.0","eventId":"b5a188b9-5ece-4636-b041-482ffda96311","data":{"events":[]},"eventTime":"2026-01-01T00:00:00.000Z"}'
+    challenge = "X1XaqA0cZ09k20yD3o1FD7ZL_8fXWuBkOLmc5i7r"
+    return {"cases": [case({"secret": secret}, [("Authorization", secret)], body, body_signed=False,
+                           expect={"id": "b5a188b9-5ece-4636-b041-482ffda96311", "topic": "com.okta.event_hook"})],
+            "handshakes": [handshake("verification", [("Authorization", secret), ("X-Okta-Verification-Challenge", challenge)],
+                                     "", 200, json.dumps({"verification": challenge}, separators=(",", ":")), method="GET")]}
+
+
+@vector("xero", "Xero's webhook samples (base64 HMAC-SHA256 of the body with the webhook key; intent to receive), reproduced",
+        "https://developer.xero.com/documentation/guides/webhooks/configuring-your-server/")
+def xero():
+    secret = "xero-webhook-key"
+
+    def signed(body):
+        return [("x-xero-signature", hmac_b64(secret.encode(), body.encode()))]
+
+    body = '{"events":[{"resourceUrl":"https://api.xero.com/api.xro/2.0/Invoices/1","resourceId":"1","eventDateUtc":"2026-01-01T00:00:00.000","eventType":"UPDATE","eventCategory":"INVOICE","tenantId":"c2cc9b6e-9458-4c7d-93cc-f02b81b0594f","tenantType":"ORGANISATION"}],"firstEventSequence":1,"lastEventSequence":1,"entropy":"S0m3r4Nd0mt3xt"}'
+    itr = '{"events":[],"firstEventSequence":0,"lastEventSequence":0,"entropy":"QMHVKDNKGGJKOTFHRSPR"}'
+    return {"cases": [case({"secret": secret}, signed(body), body,
+                           expect={"topic": "INVOICE", "tenant": "c2cc9b6e-9458-4c7d-93cc-f02b81b0594f"})],
+            "handshakes": [handshake("intent to receive", signed(itr), itr, 200, "")]}
+
+
+@vector("dropbox", "Dropbox's webhook samples (hex HMAC-SHA256 of the body with the app secret; challenge echoed), reproduced",
+        "https://www.dropbox.com/developers/reference/webhooks#documentation")
+def dropbox():
+    secret = "dropbox-app-secret"
+    body = '{"list_folder":{"accounts":["dbid:AAH4f99T0taONIb-OurWxbNQ6ywGRopQngc"]},"delta":{"users":[12345678]}}'
+    return {"cases": [case({"secret": secret}, [("X-Dropbox-Signature", hmac_hex(secret.encode(), body.encode()))], body)],
+            "handshakes": [handshake("challenge", [], "", 200, "a3b2c1d0e9f8", method="GET", query="challenge=a3b2c1d0e9f8",
+                                     content_type="text/plain")]}
+
+
+@vector("trello", "Trello's sample (base64 HMAC-SHA1 of body + callbackURL with the app secret), reproduced",
+        "https://developer.atlassian.com/cloud/trello/guides/rest-api/webhooks/#webhook-signatures")
+def trello():
+    secret, base, path = "trello-app-secret", "https://hooks.example.com", "/webhook"
+    body = '{"action":{"id":"5a1f7a1c1e1c7d0c5a1b2c3e","type":"updateCard","data":{}},"model":{"id":"5a1f7a1c1e1c7d0c5a1b2c3d"}}'
+    sig = base64.b64encode(hmac.new(secret.encode(), (body + base + path).encode(), hashlib.sha1).digest()).decode()
+    return {"cases": [case({"secret": secret, "url": base}, [("X-Trello-Webhook", sig)], body, path=path,
+                           expect={"id": "5a1f7a1c1e1c7d0c5a1b2c3e", "topic": "updateCard", "tenant": "5a1f7a1c1e1c7d0c5a1b2c3d"})],
+            "handshakes": [handshake("HEAD", [], "", 200, "", method="HEAD", path=path)]}
+
+
+def handshake(name, headers, body, status, reply, *, method="POST", path="/webhook", query=None,
+              content_type=None, reply_headers=()):
+    return {"name": name, "method": method, "path": path, "query": query,
+            "headers": [[k, v] for k, v in headers], "body": body, "now": NOW, "status": status,
+            "reply": reply, "content_type": content_type or ("application/json" if reply else None),
+            "reply_headers": [[k, v] for k, v in reply_headers]}
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     only = set(sys.argv[1:])
     for preset, (made_by, reference, make) in sorted(VECTORS.items()):
         if only and preset not in only:
             continue
-        document = {"preset": preset, "made_by": made_by, "reference": reference, "cases": make()}
+        made = make()
+        if isinstance(made, list):
+            made = {"cases": made}
+        document = {"preset": preset, "made_by": made_by, "reference": reference, **made}
         path = OUT / f"{preset}.json"
         path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
         print(f"{path.relative_to(OUT.parents[3])}: {len(document['cases'])} case(s), {made_by}")

@@ -342,9 +342,14 @@ pub(crate) fn send(args: SendArgs, headers_only: bool) -> CommandResult {
         body: &body,
         peer: None,
     };
-    source
+    let signed_body = source
         .sign(&mut request, time::OffsetDateTime::now_utc(), &keys)
         .map_err(Failure::config)?;
+    let path_and_query = request.path_and_query();
+    let request_headers = request.headers;
+    if let Some(signed_body) = signed_body {
+        body = signed_body;
+    }
     if headers_only && args.format == SignFormat::Curl {
         let body_text = std::str::from_utf8(&body)
             .ok()
@@ -353,7 +358,7 @@ pub(crate) fn send(args: SendArgs, headers_only: bool) -> CommandResult {
                 Failure::config("this body is not text a shell can carry; write it to a file and sign it with --body FILE, then send that file with curl --data-binary @FILE")
             })?;
         out!("curl -sS -X POST {}", shell_quote(url.as_str()));
-        for (name, value) in request.headers.iter() {
+        for (name, value) in request_headers.iter() {
             let line = format!("{}: {}", display_name(name), String::from_utf8_lossy(value));
             out!(" \\\n  -H {}", shell_quote(&line));
         }
@@ -364,7 +369,7 @@ pub(crate) fn send(args: SendArgs, headers_only: bool) -> CommandResult {
         return Err(Failure::config("--format is for `hookgate sign`"));
     }
     if headers_only {
-        for (name, value) in request.headers.iter() {
+        for (name, value) in request_headers.iter() {
             outln!("{}: {}", display_name(name), String::from_utf8_lossy(value));
         }
         return Ok(ExitCode::SUCCESS);
@@ -372,10 +377,10 @@ pub(crate) fn send(args: SendArgs, headers_only: bool) -> CommandResult {
     if args.dry_run {
         let mut out = format!(
             "POST {} HTTP/1.1\r\nHost: {}\r\n",
-            request.path_and_query(),
+            path_and_query,
             url.authority()
         );
-        for (name, value) in request.headers.iter() {
+        for (name, value) in request_headers.iter() {
             out.push_str(&format!(
                 "{}: {}\r\n",
                 display_name(name),
@@ -399,7 +404,7 @@ pub(crate) fn send(args: SendArgs, headers_only: bool) -> CommandResult {
             .timeout(std::time::Duration::from_secs(30))
             .build()?;
         let mut builder = client.post(url.clone()).body(body.clone());
-        for (name, value) in request.headers.iter() {
+        for (name, value) in request_headers.iter() {
             builder = builder.header(name, value);
         }
         let response = builder.send().await?;

@@ -7,7 +7,9 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use hookgate_store::{EventId, NewDelivery, NewEvent, Stored};
-use hookgate_verify::{Accepted, ErrorKind, Headers, Outcome, Reply, Request, VerifyError};
+use hookgate_verify::{
+    Accepted, ErrorKind, HandshakeReply, Headers, Outcome, Reply, Request, VerifyError,
+};
 use http_body_util::BodyExt;
 use time::OffsetDateTime;
 
@@ -49,8 +51,37 @@ fn reply(reply: &Reply) -> Response {
     if !reply.body.is_empty() {
         response.headers_mut().insert(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
+            HeaderValue::from_static(reply.content_type),
         );
+    }
+    response
+}
+
+/// A handshake's answer: not stored, so no `hookgate-event-id`. A reflected value is a
+/// plain token (the verifier's rule), and `nosniff` keeps a browser from reading it as
+/// anything but its declared type.
+fn handshake_response(handshake: HandshakeReply) -> Response {
+    let mut response = Response::new(Body::from(handshake.body));
+    *response.status_mut() =
+        StatusCode::from_u16(handshake.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    if let Some(value) = handshake
+        .content_type
+        .and_then(|ct| HeaderValue::from_str(&ct).ok())
+    {
+        headers.insert(header::CONTENT_TYPE, value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    for (name, value) in handshake.headers {
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            headers.insert(name, value);
+        }
     }
     response
 }
@@ -342,6 +373,20 @@ async fn handle(
         peer: peer.map(|p| p.ip()),
     };
     let received = OffsetDateTime::now_utc();
+    if let Some(answer) = source.handshake(&request, received, &live.keys) {
+        return match answer {
+            Ok(handshake) => {
+                tracing::info!(source = name, handshake = %handshake.name, "handshake answered");
+                Ended::ok(handshake_response(handshake), IngestOutcome::Handshake)
+            }
+            Err(e) => Ended::refused(
+                reply(responses.reply(Outcome::Refused(&e))),
+                IngestOutcome::Refused(e.kind()),
+                e.detail(),
+                body.clone(),
+            ),
+        };
+    }
     let accepted = match verify(gateway, live, source_config, &request, &body, received).await {
         Ok(accepted) => accepted,
         Err(Refusal::Verify(e)) => {

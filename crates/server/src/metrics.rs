@@ -39,6 +39,8 @@ pub enum IngestOutcome {
     Unavailable,
     /// No memory left for request bodies (503, retry).
     Overloaded,
+    /// A provider's handshake, answered and not stored.
+    Handshake,
 }
 
 /// The outcomes that are not refusals by the verifier, in label spelling.
@@ -53,6 +55,7 @@ const OTHER_OUTCOMES: &[IngestOutcome] = &[
     IngestOutcome::KeysUnavailable,
     IngestOutcome::Unavailable,
     IngestOutcome::Overloaded,
+    IngestOutcome::Handshake,
 ];
 
 impl IngestOutcome {
@@ -70,6 +73,7 @@ impl IngestOutcome {
             IngestOutcome::KeysUnavailable => "keys_unavailable",
             IngestOutcome::Unavailable => "unavailable",
             IngestOutcome::Overloaded => "overloaded",
+            IngestOutcome::Handshake => "handshake",
         }
     }
 

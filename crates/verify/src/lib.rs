@@ -6,7 +6,7 @@
 //! repeatable), the raw body bytes and the peer address. A [`Source`] is built from a
 //! `[[source]]` configuration table ([`SourceSpec`]), either spelled out as generic checks
 //! ([`CheckConfig`]: `hmac`, `jwt`, `oidc`, `token`, `basic`, `standard-webhooks`, `ip`,
-//! `twilio`, `none`) or through a preset that is nothing but such checks written as data
+//! `twilio`, `public-key`, `none`) or through a preset that is nothing but such checks written as data
 //! ([`preset`], one record per provider in `crates/verify/presets/`). A source runs every check (all must pass), then validates the payload
 //! against its JSON Schema, then reads the event's id, topic, tenant and provider timestamp
 //! from `header:`, `json:`, `query:` or `claim:` fields — [`Source::accept`]. Refusals are a
@@ -16,6 +16,9 @@
 //! Signed content and claim bindings share one template language ([`Template`]):
 //! `{body}`, `{body:md5}`, `{header:NAME}`, `{json:/pointer}`, `{request:path}` …; an
 //! unknown placeholder fails when the configuration is built, never at request time.
+//!
+//! A source may also answer its provider's handshakes ([`handshake`], [`Source::handshake`]):
+//! a URL verification or challenge is answered as the provider expects and never stored.
 //!
 //! Every check can also sign ([`Source::sign`]), so the same configuration produces
 //! requests its verifier accepts: the provider simulator, the tests and the benchmarks use
@@ -36,6 +39,7 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod handshake;
 pub mod keygen;
 pub mod preset;
 mod request;
@@ -48,6 +52,7 @@ mod template;
 pub mod timestamp;
 
 pub use error::{ErrorKind, SignError, SpecError, VerifyError};
+pub use handshake::{HandshakeConfig, HandshakeReply};
 pub use request::{Headers, Request};
 pub use response::{Outcome, Reply, Responses};
 pub use schema::PayloadSchema;

@@ -4,13 +4,16 @@
 
 use crate::error::{ErrorKind, VerifyError};
 
-/// One HTTP answer: a status and a body (JSON text, or empty).
+/// One HTTP answer: a status and a body (JSON text, plain text, or empty).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     /// HTTP status code.
     pub status: u16,
-    /// The body; `application/json` when not empty.
+    /// The body.
     pub body: Vec<u8>,
+    /// The body's `Content-Type` when not empty: `application/json` unless the provider
+    /// expects text (Adyen's `[accepted]`).
+    pub content_type: &'static str,
 }
 
 impl Reply {
@@ -19,6 +22,16 @@ impl Reply {
         Reply {
             status,
             body: body.as_bytes().to_vec(),
+            content_type: "application/json",
+        }
+    }
+
+    /// A reply with a plain-text body.
+    pub fn text(status: u16, body: &str) -> Reply {
+        Reply {
+            status,
+            body: body.as_bytes().to_vec(),
+            content_type: "text/plain; charset=utf-8",
         }
     }
 
@@ -27,6 +40,7 @@ impl Reply {
         Reply {
             status,
             body: Vec::new(),
+            content_type: "application/json",
         }
     }
 }

@@ -9,6 +9,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::error::{ErrorKind, SignError, SpecError, VerifyError};
+use crate::handshake::{Handshake, HandshakeConfig, HandshakeReply};
 use crate::preset;
 use crate::request::Request;
 use crate::response::Responses;
@@ -37,6 +38,8 @@ pub struct SourceSpec {
     pub timestamp: Option<OneOrMany<String>>,
     /// A JSON Schema for the payload (a table, or JSON text).
     pub schema: Option<Value>,
+    /// Handshakes of its own (`[[source.handshake]]`), after a preset's.
+    pub handshake: Option<Vec<HandshakeConfig>>,
     /// The preset's parameters (`secret`, `public_key`, …): every other key. Each preset
     /// says which it takes ([`crate::preset::Preset::params`]); any other is an error.
     #[serde(flatten)]
@@ -54,6 +57,7 @@ impl SourceSpec {
         "tenant",
         "timestamp",
         "schema",
+        "handshake",
     ];
 }
 
@@ -87,6 +91,7 @@ pub struct Source {
     preset: Option<&'static str>,
     methods: Vec<String>,
     checks: Vec<Check>,
+    handshakes: Vec<Handshake>,
     schema: Option<PayloadSchema>,
     id: Vec<Field>,
     /// An explicitly configured id must be present; a preset's default is best-effort.
@@ -100,7 +105,7 @@ pub struct Source {
 impl Source {
     /// Validates a source specification. Every error names the key that is wrong.
     pub fn build(spec: SourceSpec) -> Result<Source, SpecError> {
-        let (mut defaults, methods) = match spec.preset.as_deref() {
+        let (mut defaults, mut methods) = match spec.preset.as_deref() {
             Some(name) => (
                 preset::expand(name, &spec)?,
                 preset::find(name).map(|p| p.methods()).unwrap_or_default(),
@@ -134,6 +139,23 @@ impl Source {
                 "no verification configured: set `preset`, or a `[source.verify]` table with `kind` (kind = \"none\" accepts unauthenticated requests, explicitly)",
             ));
         }
+        let mut handshakes = Vec::new();
+        let own = spec.handshake.unwrap_or_default();
+        let preset_count = defaults.handshakes.len();
+        for (i, config) in defaults.handshakes.drain(..).chain(own).enumerate() {
+            let handshake = if i < preset_count {
+                Handshake::build(config)?
+            } else {
+                Handshake::build(config)
+                    .map_err(|e| e.within(&format!("handshake[{}]", i - preset_count)))?
+            };
+            if let Some(method) = handshake.method() {
+                if !methods.iter().any(|m| m == method) {
+                    methods.push(method.to_owned());
+                }
+            }
+            handshakes.push(handshake);
+        }
         let field = |key: &str,
                      given: Option<OneOrMany<String>>,
                      default: &[String]|
@@ -161,6 +183,7 @@ impl Source {
             tenant: field("tenant", spec.tenant, &defaults.tenant)?,
             timestamp: field("timestamp", spec.timestamp, &defaults.timestamp)?,
             checks,
+            handshakes,
             schema,
             responses: defaults.responses,
         })
@@ -251,6 +274,35 @@ impl Source {
         !self.id.is_empty()
     }
 
+    /// The answer to `request` when it is one of the source's handshakes (`None` when it
+    /// is not): a verified handshake passes the source's checks first. A handshake is never
+    /// an event.
+    pub fn handshake(
+        &self,
+        request: &Request<'_>,
+        now: OffsetDateTime,
+        keys: &dyn KeyLookup,
+    ) -> Option<Result<HandshakeReply, VerifyError>> {
+        if self.handshakes.is_empty() {
+            return None;
+        }
+        let mut ctx = Context::new(request);
+        let handshake = self.handshakes.iter().find(|h| h.matches(&ctx))?;
+        if handshake.is_verified() {
+            for check in &self.checks {
+                if let Err(e) = check.verify(&mut ctx, now, keys) {
+                    return Some(Err(e));
+                }
+            }
+        }
+        Some(handshake.answer(&ctx))
+    }
+
+    /// The source's handshakes.
+    pub fn handshakes(&self) -> &[Handshake] {
+        &self.handshakes
+    }
+
     /// Verifies `request` as of `now`: every check, then the schema, then reads the event's
     /// metadata. Authentication always comes first, so an unauthenticated caller learns
     /// nothing about the payload rules.
@@ -296,17 +348,29 @@ impl Source {
     }
 
     /// Signs `request` as this source's provider would, so that [`accept`](Self::accept)
-    /// passes. Feeds `hookgate send`, the tests and the benchmarks.
+    /// passes. Feeds `hookgate send`, the tests and the benchmarks. A scheme that carries
+    /// its signature inside the body (Mailgun) returns the body to send instead of the
+    /// request's.
     pub fn sign(
         &self,
         request: &mut Request<'_>,
         now: OffsetDateTime,
         keys: &SigningKeys,
-    ) -> Result<(), SignError> {
+    ) -> Result<Option<Vec<u8>>, SignError> {
+        let mut new_body = None;
         for check in &self.checks {
-            check.sign(&mut SignInput { request, now, keys })?;
+            let mut input = SignInput {
+                request,
+                now,
+                keys,
+                new_body: None,
+            };
+            check.sign(&mut input)?;
+            if input.new_body.is_some() {
+                new_body = input.new_body;
+            }
         }
-        Ok(())
+        Ok(new_body)
     }
 }
 

@@ -2,9 +2,11 @@
 //! command arguments are all written in it.
 //!
 //! `{body}` raw body · `{body:md5}` / `{body:sha256}` hex digests of the body ·
-//! `{header:NAME}` · `{json:/pointer}` · `{query:NAME}` · `{request:method}` ·
-//! `{request:path}` · `{request:query}` · `{signature:NAME}` (a `NAME=value` element of a
-//! keyed signature header, e.g. Stripe's `t`). `{{` and `}}` are literal braces.
+//! `{body:sha256:base64}` the SHA-256 digest in base64 · `{header:NAME}` ·
+//! `{json:/pointer}` · `{json?:/pointer}` (empty when absent) · `{query:NAME}` ·
+//! `{request:method}` · `{request:path}` · `{request:query}` · `{request:target}` (the path,
+//! then `?` and the query when there is one) · `{signature:NAME}` (a `NAME=value` element of
+//! a keyed signature header, e.g. Stripe's `t`). `{{` and `}}` are literal braces.
 //! An unknown placeholder is a configuration error, found when the template is parsed.
 
 use std::cell::OnceCell;
@@ -29,12 +31,15 @@ enum Part {
     Body,
     BodyMd5,
     BodySha256,
+    BodySha256Base64,
     Header(String),
     Json(String),
+    JsonOrEmpty(String),
     Query(String),
     Method,
     Path,
     RawQuery,
+    Target,
     Signature(String),
 }
 
@@ -105,14 +110,16 @@ impl Template {
 
     /// Whether the template reads the body's JSON.
     pub fn uses_json(&self) -> bool {
-        self.parts.iter().any(|p| matches!(p, Part::Json(_)))
+        self.parts
+            .iter()
+            .any(|p| matches!(p, Part::Json(_) | Part::JsonOrEmpty(_)))
     }
 
     /// Whether the template reads a digest of the body (`{body:md5}`, `{body:sha256}`).
     pub fn uses_body_digest(&self) -> bool {
         self.parts
             .iter()
-            .any(|p| matches!(p, Part::BodyMd5 | Part::BodySha256))
+            .any(|p| matches!(p, Part::BodyMd5 | Part::BodySha256 | Part::BodySha256Base64))
     }
 
     /// The header names the template reads.
@@ -135,9 +142,19 @@ impl Template {
                 Part::Body => sink(ctx.request.body),
                 Part::BodyMd5 => sink(hex::encode(Md5::digest(ctx.request.body)).as_bytes()),
                 Part::BodySha256 => sink(hex::encode(Sha256::digest(ctx.request.body)).as_bytes()),
+                Part::BodySha256Base64 => {
+                    sink(crate::secret::b64(&Sha256::digest(ctx.request.body)).as_bytes())
+                }
                 Part::Method => sink(ctx.request.method.as_bytes()),
                 Part::Path => sink(ctx.request.path.as_bytes()),
                 Part::RawQuery => sink(ctx.request.query.as_deref().unwrap_or("").as_bytes()),
+                Part::Target => {
+                    sink(ctx.request.path.as_bytes());
+                    if let Some(query) = ctx.request.query.as_deref().filter(|q| !q.is_empty()) {
+                        sink(b"?");
+                        sink(query.as_bytes());
+                    }
+                }
                 Part::Header(name) => {
                     let value = ctx.request.headers.get(name).ok_or_else(|| {
                         VerifyError::new(
@@ -157,6 +174,11 @@ impl Template {
                     sink(value.as_bytes())
                 }
                 Part::Json(pointer) => sink(ctx.json_text(pointer)?.as_bytes()),
+                Part::JsonOrEmpty(pointer) => match ctx.json_text(pointer) {
+                    Ok(text) => sink(text.as_bytes()),
+                    Err(e) if ctx.json().is_none() => return Err(e),
+                    Err(_) => {}
+                },
                 Part::Signature(name) => {
                     let value = ctx.signature_value(name).ok_or_else(|| {
                         VerifyError::new(
@@ -203,23 +225,29 @@ fn parse_placeholder(text: &str) -> Result<Part, String> {
         ("body", None) => Part::Body,
         ("body", Some("md5")) => Part::BodyMd5,
         ("body", Some("sha256")) => Part::BodySha256,
+        ("body", Some("sha256:base64")) => Part::BodySha256Base64,
         ("header", _) => Part::Header(need_arg("header name")?),
         ("query", _) => Part::Query(need_arg("query parameter name")?),
-        ("json", _) => {
+        ("json" | "json?", _) => {
             let pointer = need_arg("JSON pointer")?;
             if !pointer.starts_with('/') {
-                return Err(format!("`{{json:{pointer}}}`: a JSON pointer starts with `/`, e.g. `{{json:/event_id}}`"));
+                return Err(format!("`{{{family}:{pointer}}}`: a JSON pointer starts with `/`, e.g. `{{json:/event_id}}`"));
             }
-            Part::Json(pointer)
+            if family == "json" {
+                Part::Json(pointer)
+            } else {
+                Part::JsonOrEmpty(pointer)
+            }
         }
         ("signature", _) => Part::Signature(need_arg("element name")?),
         ("request", Some("method")) => Part::Method,
         ("request", Some("path")) => Part::Path,
         ("request", Some("query")) => Part::RawQuery,
+        ("request", Some("target")) => Part::Target,
         _ => {
             return Err(format!(
-                "unknown placeholder `{{{text}}}`; known: {{body}}, {{body:md5}}, {{body:sha256}}, {{header:NAME}}, \
-                 {{json:/pointer}}, {{query:NAME}}, {{request:method}}, {{request:path}}, {{request:query}}, {{signature:NAME}}"
+                "unknown placeholder `{{{text}}}`; known: {{body}}, {{body:md5}}, {{body:sha256}}, {{body:sha256:base64}}, {{header:NAME}}, \
+                 {{json:/pointer}}, {{json?:/pointer}}, {{query:NAME}}, {{request:method}}, {{request:path}}, {{request:query}}, {{request:target}}, {{signature:NAME}}"
             ))
         }
     })
@@ -376,16 +404,30 @@ mod tests {
             t.render_string(&ctx).unwrap(),
             "POST /hooks/x?a=1&b=two%20words 123.e-1.5.two words {lit}"
         );
-        let digests = Template::parse("t", "{body:md5} {body:sha256}")
+        let optional = Template::parse("t", "[{json?:/absent}][{json?:/n}] {request:target}")
+            .unwrap()
+            .render_string(&ctx)
+            .unwrap();
+        assert_eq!(optional, "[][5] /hooks/x?a=1&b=two%20words");
+        let bare = Request::post("/bare", b"{}");
+        assert_eq!(
+            Template::parse("t", "{request:target}")
+                .unwrap()
+                .render_string(&Context::new(&bare))
+                .unwrap(),
+            "/bare"
+        );
+        let digests = Template::parse("t", "{body:md5} {body:sha256} {body:sha256:base64}")
             .unwrap()
             .render_string(&ctx)
             .unwrap();
         assert_eq!(
             digests,
             format!(
-                "{} {}",
+                "{} {} {}",
                 hex::encode(Md5::digest(body)),
-                hex::encode(Sha256::digest(body))
+                hex::encode(Sha256::digest(body)),
+                crate::secret::b64(&Sha256::digest(body))
             )
         );
         assert_eq!(
@@ -402,6 +444,8 @@ mod tests {
         for bad in [
             "{bdy}",
             "{body:sha1}",
+            "{body:sha256:hex}",
+            "{json?:id}",
             "{header:}",
             "{json:event_id}",
             "{request:host}",

@@ -58,6 +58,8 @@ fn send_signs_every_catalogued_preset_and_serve_accepts_it() {
         ));
         let mut args: Vec<String> = Vec::new();
         let mut wrong: Vec<String> = Vec::new();
+        // Without a signing secret (HTTP Basic), the wrong credential is a wrong password.
+        let has_secret = p.params().iter().any(|q| q.kind() == ParamKind::Secret);
         for (key, value) in vector_params(p.name()) {
             let kind = p.param(&key).map(|q| q.kind());
             let value = match kind {
@@ -69,6 +71,9 @@ fn send_signs_every_catalogued_preset_and_serve_accepts_it() {
             if kind == Some(ParamKind::Secret) {
                 args.extend(["--secret".into(), value.clone()]);
                 wrong.extend(["--secret".into(), altered(&value)]);
+            } else if !has_secret && key == "password" {
+                args.extend(["--param".into(), format!("{key}={value}")]);
+                wrong.extend(["--param".into(), format!("{key}={}", altered(&value))]);
             } else {
                 args.extend(["--param".into(), format!("{key}={value}")]);
                 wrong.extend(["--param".into(), format!("{key}={value}")]);
@@ -104,11 +109,13 @@ fn send_signs_every_catalogued_preset_and_serve_accepts_it() {
     assert_eq!(code, Some(0));
 }
 
-/// One letter or digit of `secret` changed, so a `whsec_…` secret stays base64.
+/// One letter or digit of `secret` changed, the one nearest its middle, so a base64 or
+/// `whsec_…` secret stays valid base64.
 fn altered(secret: &str) -> String {
     let mut bytes = secret.as_bytes().to_vec();
-    let at = (0..bytes.len() - 1)
-        .rev()
+    let middle = bytes.len() / 2;
+    let at = (middle..bytes.len())
+        .chain((0..middle).rev())
         .find(|&i| bytes[i].is_ascii_alphanumeric())
         .expect("a secret has a letter or digit");
     bytes[at] = match bytes[at] {
@@ -118,6 +125,75 @@ fn altered(secret: &str) -> String {
         c => c + 1,
     };
     String::from_utf8(bytes).expect("ASCII in, ASCII out")
+}
+
+/// The key `hookgate keygen` makes for each preset a public key verifies (beyond the seeds,
+/// sent by `simulator.rs`).
+const KEYED: &[(&str, &str)] = &[
+    ("discord", "EdDSA"),
+    ("fusionauth", "RS256"),
+    ("sendgrid", "ES256"),
+    ("telnyx", "EdDSA"),
+];
+
+#[test]
+fn send_signs_every_public_key_preset_and_serve_accepts_it() {
+    let keyed: Vec<_> = preset::catalogue()
+        .iter()
+        .filter(|p| p.category() != "Seed providers")
+        .filter(|p| p.params().iter().any(|q| q.kind() == ParamKind::PublicKey))
+        .map(|p| p.name())
+        .collect();
+    assert_eq!(
+        keyed,
+        KEYED.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
+        "every public-key preset has a key type here"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = String::from("[server]\nlisten = \"127.0.0.1:0\"\n");
+    for (name, alg) in KEYED {
+        for prefix in [name.to_string(), format!("{name}-other")] {
+            let out = hookgate()
+                .args(["keygen", "--alg", alg, "--out"])
+                .arg(dir.path().join(&prefix))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        config.push_str(&format!(
+            "[[source]]\nname = \"{name}\"\npath = \"/e2e/{name}\"\npreset = \"{name}\"\npublic_key_file = \"{name}.pub.pem\"\n"
+        ));
+    }
+    std::fs::write(dir.path().join("hookgate.toml"), &config).unwrap();
+    let running = start(dir.path(), &dir.path().join("hookgate.toml"), &[]);
+    for (name, _) in KEYED {
+        let url = running.url(&format!("/e2e/{name}"));
+        let key = dir.path().join(format!("{name}.pem"));
+        let out = hookgate()
+            .args(["send", &url, "--preset", name, "--key"])
+            .arg(&key)
+            .output()
+            .unwrap();
+        assert_eq!(
+            status_of(&out) / 100,
+            2,
+            "{name}: {} {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = hookgate()
+            .args(["send", &url, "--preset", name, "--key"])
+            .arg(dir.path().join(format!("{name}-other.pem")))
+            .output()
+            .unwrap();
+        assert!(status_of(&out) >= 400, "{name}: a wrong key was accepted");
+    }
+    let (code, _) = running.terminate();
+    assert_eq!(code, Some(0));
 }
 
 fn toml_string(text: &str) -> String {

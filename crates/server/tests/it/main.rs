@@ -4,6 +4,7 @@ mod admin;
 mod bad_input;
 mod console;
 mod delivery;
+mod handshakes;
 mod limits;
 mod metrics;
 mod oidc;

@@ -18,6 +18,7 @@ use std::sync::OnceLock;
 use serde_json::{Map, Value};
 
 use crate::error::SpecError;
+use crate::handshake::HandshakeConfig;
 use crate::response::{Reply, Responses};
 use crate::scheme::CheckConfig;
 use crate::source::SourceSpec;
@@ -353,6 +354,7 @@ impl Preset {
 pub(crate) struct Expansion {
     pub preset: Option<&'static str>,
     pub checks: Vec<CheckConfig>,
+    pub handshakes: Vec<HandshakeConfig>,
     pub responses: Responses,
     pub id: Vec<String>,
     pub topic: Vec<String>,
@@ -417,6 +419,17 @@ pub(crate) fn expand(name: &str, spec: &SourceSpec) -> Result<Expansion, SpecErr
             )
         })?;
         x.checks.push(config);
+    }
+    for table in &preset.record.handshakes {
+        let json = substitute(&toml_to_json(&toml::Value::Table(table.clone())), &values)
+            .map_err(|m| SpecError::new("preset", format!("preset `{}`: {m}", preset.name())))?;
+        let config: HandshakeConfig = serde_json::from_value(json).map_err(|e| {
+            SpecError::new(
+                "handshake",
+                format!("preset `{}` handshake expansion failed: {e}", preset.name()),
+            )
+        })?;
+        x.handshakes.push(config);
     }
     x.responses = responses(&preset.record.responses);
     x.id = preset.record.fields.id.clone();
@@ -619,6 +632,8 @@ fn interpolate(s: &str, values: &BTreeMap<String, Value>) -> Result<String, Stri
 fn reply(record: &ReplyRecord) -> Reply {
     if record.body.is_empty() {
         Reply::empty(record.status)
+    } else if record.text {
+        Reply::text(record.status, &record.body)
     } else {
         Reply::json(record.status, &record.body)
     }
@@ -677,7 +692,7 @@ mod tests {
             .into_iter()
             .flatten()
             {
-                if !reply.body.is_empty() {
+                if !reply.body.is_empty() && !reply.text {
                     serde_json::from_str::<Value>(&reply.body)
                         .unwrap_or_else(|e| panic!("{}: a reply body is not JSON: {e}", p.name()));
                 }

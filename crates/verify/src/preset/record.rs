@@ -24,6 +24,9 @@ pub(crate) struct Record {
     pub params: Vec<ParamRecord>,
     #[serde(default, rename = "check")]
     pub checks: Vec<toml::Table>,
+    /// The provider's handshakes (see [`crate::handshake`]).
+    #[serde(default, rename = "handshake")]
+    pub handshakes: Vec<toml::Table>,
     #[serde(default)]
     pub fields: FieldsRecord,
     #[serde(default)]
@@ -113,13 +116,17 @@ pub(crate) struct FieldsRecord {
     pub timestamp: Vec<String>,
 }
 
-/// A reply as a record writes it; `body` is JSON text, or empty for no body.
+/// A reply as a record writes it; `body` is JSON text (or plain text with `text = true`),
+/// or empty for no body.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReplyRecord {
     pub status: u16,
     #[serde(default)]
     pub body: String,
+    /// The body is plain text, not JSON (Adyen's `[accepted]`).
+    #[serde(default)]
+    pub text: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,15 +1,13 @@
 //! `kind = "hmac"`: an HMAC of a templated signed content, in a header of any layout.
 
-use std::time::Duration;
-
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{secret_list, SignInput, Verified};
+use super::{secret_list, SignInput, SignedTimestamp, Verified};
 use crate::error::{ErrorKind, SignError, SpecError, VerifyError};
 use crate::secret::{ct_eq, Encoding, HashAlgorithm, Secret};
 use crate::template::{Context, Field, Template};
-use crate::timestamp::{parse_duration, parse_timestamp, within, TimestampFormat};
+use crate::timestamp::TimestampFormat;
 
 /// How the signature header is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -34,7 +32,9 @@ pub struct HmacConfig {
     #[serde(default)]
     pub algorithm: HashAlgorithm,
     /// The header carrying the signature.
-    pub header: String,
+    pub header: Option<String>,
+    /// Where the signature is instead of a header, e.g. Mailgun's `json:/signature/signature`.
+    pub signature: Option<String>,
     /// `hex` (default), `base64` or `base64url`.
     #[serde(default)]
     pub encoding: Encoding,
@@ -58,6 +58,10 @@ pub struct HmacConfig {
     pub separator: Option<String>,
     /// `list`: the prefix of each signature item, e.g. `v1,`.
     pub item_prefix: Option<String>,
+    /// How the configured secret is written: `raw` (default: its bytes are the key),
+    /// `hex` or `base64` (the key is the decoded bytes, e.g. Airtable's and Adyen's).
+    #[serde(default)]
+    pub key_encoding: KeyEncoding,
     /// The shared secret.
     pub secret: Option<String>,
     /// Several shared secrets, all accepted (rotation).
@@ -65,44 +69,94 @@ pub struct HmacConfig {
     pub secrets: Vec<String>,
 }
 
+/// How a configured HMAC key is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyEncoding {
+    /// The secret's bytes are the key.
+    #[default]
+    Raw,
+    /// The key is the hex-decoded secret.
+    Hex,
+    /// The key is the base64-decoded secret.
+    Base64,
+}
+
+/// Where an HMAC signature is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Location {
+    /// A header (the usual place).
+    Header(String),
+    /// A value inside the body (Mailgun's `signature.signature`).
+    Body(Field),
+}
+
 /// A built HMAC check.
 #[derive(Debug, Clone)]
 pub struct HmacCheck {
     algorithm: HashAlgorithm,
-    header: String,
+    location: Location,
     encoding: Encoding,
     prefix: Option<String>,
     signed: Template,
-    timestamp: Option<(Field, TimestampFormat, Duration)>,
+    timestamp: Option<SignedTimestamp>,
     layout: Layout,
     signature_key: String,
     separator: String,
     item_prefix: Option<String>,
+    key_encoding: KeyEncoding,
     secrets: Vec<Secret>,
 }
 
 impl HmacCheck {
     /// Validates the configuration.
     pub fn build(config: HmacConfig) -> Result<Self, SpecError> {
-        let secrets = secret_list(config.secret, config.secrets)?;
+        let secrets = secret_list(config.secret, config.secrets)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, secret)| decode_key(config.key_encoding, secret, i))
+            .collect::<Result<Vec<Secret>, SpecError>>()?;
         let signed = Template::parse("signed", config.signed.as_deref().unwrap_or("{body}"))?;
-        let tolerance = parse_duration("tolerance", config.tolerance.as_deref().unwrap_or("5m"))?;
-        let timestamp = match config.timestamp {
-            Some(text) => Some((
-                Field::parse("timestamp", &text)?,
-                config.timestamp_format,
-                tolerance,
-            )),
-            None if config.tolerance.is_some() => {
+        let timestamp = SignedTimestamp::build(
+            config.timestamp.as_deref(),
+            config.timestamp_format,
+            config.tolerance.as_deref(),
+        )?;
+        let location = match (config.header, config.signature) {
+            (Some(header), None) if !header.trim().is_empty() => Location::Header(header),
+            (Some(_), None) => {
+                return Err(SpecError::new("header", "must name the signature header"))
+            }
+            (None, Some(text)) => match Field::parse("signature", &text)? {
+                field @ Field::Json(_) => Location::Body(field),
+                Field::Header(name) => Location::Header(name),
+                _ => {
+                    return Err(SpecError::new(
+                        "signature",
+                        format!(
+                            "`{text}`: a signature is read from `header:NAME` or `json:/pointer`"
+                        ),
+                    ))
+                }
+            },
+            (Some(_), Some(_)) => {
                 return Err(SpecError::new(
-                    "tolerance",
-                    "set `timestamp` too: the tolerance applies to it",
+                    "signature",
+                    "set `header` or `signature`, not both",
                 ))
             }
-            None => None,
+            (None, None) => {
+                return Err(SpecError::new(
+                    "header",
+                    "must name the signature header (or set `signature = \"json:/pointer\"`)",
+                ))
+            }
         };
-        if config.header.trim().is_empty() {
-            return Err(SpecError::new("header", "must name the signature header"));
+        if matches!(location, Location::Body(_)) && config.layout != Layout::Plain {
+            return Err(SpecError::new(
+                "layout",
+                "a signature inside the body is one plain value",
+            ));
         }
         let separator = config.separator.unwrap_or_else(|| match config.layout {
             Layout::List => " ".into(),
@@ -113,7 +167,7 @@ impl HmacCheck {
         }
         Ok(HmacCheck {
             algorithm: config.algorithm,
-            header: config.header,
+            location,
             encoding: config.encoding,
             prefix: config.prefix.filter(|p| !p.is_empty()),
             signed,
@@ -122,13 +176,33 @@ impl HmacCheck {
             signature_key: config.signature_key.unwrap_or_else(|| "v1".into()),
             separator,
             item_prefix: config.item_prefix.filter(|p| !p.is_empty()),
+            key_encoding: config.key_encoding,
             secrets,
         })
     }
 
-    /// The signature header's name.
-    pub fn header(&self) -> &str {
-        &self.header
+    /// The signature header's name; `None` when the signature is inside the body.
+    pub fn header(&self) -> Option<&str> {
+        match &self.location {
+            Location::Header(name) => Some(name),
+            Location::Body(_) => None,
+        }
+    }
+
+    /// What is missing when the signature is: `header `NAME`` or `signature `json:/…``.
+    fn missing_what(&self) -> String {
+        match &self.location {
+            Location::Header(name) => format!("header `{name}`"),
+            Location::Body(field) => format!("signature `{field}`"),
+        }
+    }
+
+    /// Where the signature is read, as configured: `NAME` of a header or `json:/pointer`.
+    fn location_name(&self) -> String {
+        match &self.location {
+            Location::Header(name) => name.clone(),
+            Location::Body(field) => field.to_string(),
+        }
     }
 
     pub(crate) fn verify(
@@ -136,21 +210,21 @@ impl HmacCheck {
         ctx: &mut Context<'_, '_>,
         now: OffsetDateTime,
     ) -> Result<Verified, VerifyError> {
-        let raw = ctx
-            .request
-            .headers
-            .get(&self.header)
-            .ok_or_else(|| {
-                VerifyError::new(
-                    ErrorKind::MissingCredential,
-                    format!("header `{}` is missing", self.header),
-                )
-            })?
-            .trim();
+        let raw = match &self.location {
+            Location::Header(name) => ctx.request.headers.get(name).map(str::to_owned),
+            Location::Body(field) => field.read(ctx, None),
+        };
+        let raw = raw.ok_or_else(|| {
+            VerifyError::new(
+                ErrorKind::MissingCredential,
+                format!("{} is missing", self.missing_what()),
+            )
+        })?;
+        let raw = raw.trim();
         if raw.is_empty() {
             return Err(VerifyError::new(
                 ErrorKind::MissingCredential,
-                format!("header `{}` is empty", self.header),
+                format!("{} is empty", self.missing_what()),
             ));
         }
         let candidates = self.signatures(ctx, raw)?;
@@ -166,7 +240,9 @@ impl HmacCheck {
                 return Err(e);
             }
             if candidates.iter().any(|c| ct_eq(c, &expected)) {
-                self.check_timestamp(ctx, now)?;
+                if let Some(timestamp) = &self.timestamp {
+                    timestamp.check(ctx, now)?;
+                }
                 return Ok(Verified::new("hmac").with_key_id(format!("secret#{index}")));
             }
         }
@@ -174,7 +250,7 @@ impl HmacCheck {
             ErrorKind::BadSignature,
             format!(
                 "`{}` does not match the HMAC-{} of `{}` with any of the {} configured secret(s)",
-                self.header,
+                self.location_name(),
                 self.algorithm.name(),
                 self.signed,
                 self.secrets.len()
@@ -190,7 +266,11 @@ impl HmacCheck {
         let undecodable = || {
             VerifyError::new(
                 ErrorKind::Malformed,
-                format!("`{}` is not {:?}-encoded", self.header, self.encoding),
+                format!(
+                    "`{}` is not {:?}-encoded",
+                    self.location_name(),
+                    self.encoding
+                ),
             )
         };
         match self.layout {
@@ -209,7 +289,7 @@ impl HmacCheck {
                     let (k, v) = element.trim().split_once('=').ok_or_else(|| {
                         VerifyError::new(
                             ErrorKind::Malformed,
-                            format!("`{}` element is not `key=value`", self.header),
+                            format!("`{}` element is not `key=value`", self.location_name()),
                         )
                     })?;
                     elements.push((k.trim().to_owned(), v.trim().to_owned()));
@@ -225,7 +305,8 @@ impl HmacCheck {
                         ErrorKind::Malformed,
                         format!(
                             "`{}` has no decodable `{}=` signature",
-                            self.header, self.signature_key
+                            self.location_name(),
+                            self.signature_key
                         ),
                     ));
                 }
@@ -251,7 +332,10 @@ impl HmacCheck {
                         .unwrap_or_default();
                     return Err(VerifyError::new(
                         ErrorKind::Malformed,
-                        format!("`{}` has no decodable{what} signature", self.header),
+                        format!(
+                            "`{}` has no decodable{what} signature",
+                            self.location_name()
+                        ),
                     ));
                 }
                 Ok(signatures)
@@ -271,7 +355,7 @@ impl HmacCheck {
                         ErrorKind::UnsupportedAlgorithm,
                         format!(
                             "`{}` names `{label}`; only `{prefix}` is accepted",
-                            self.header
+                            self.location_name()
                         ),
                     );
                 }
@@ -279,57 +363,29 @@ impl HmacCheck {
         }
         VerifyError::new(
             ErrorKind::Malformed,
-            format!("`{}` does not start with `{prefix}`", self.header),
+            format!("`{}` does not start with `{prefix}`", self.location_name()),
         )
     }
 
-    fn check_timestamp(
-        &self,
-        ctx: &Context<'_, '_>,
-        now: OffsetDateTime,
-    ) -> Result<(), VerifyError> {
-        let Some((field, format, tolerance)) = &self.timestamp else {
-            return Ok(());
-        };
-        let text = field.read(ctx, None).ok_or_else(|| {
-            VerifyError::new(
-                ErrorKind::MissingCredential,
-                format!("timestamp `{field}` is missing"),
-            )
-        })?;
-        let at = parse_timestamp(&text, *format).map_err(|e| {
-            VerifyError::new(ErrorKind::Malformed, format!("timestamp `{field}`: {e}"))
-        })?;
-        if !within(at, now, *tolerance) {
-            return Err(VerifyError::new(
-                ErrorKind::StaleTimestamp,
-                format!(
-                    "timestamp {} is more than {} from now ({})",
-                    crate::timestamp::display(at),
-                    humantime::format_duration(*tolerance),
-                    crate::timestamp::display(now)
-                ),
-            ));
-        }
-        Ok(())
-    }
-
     pub(crate) fn sign(&self, input: &mut SignInput<'_, '_>) -> Result<(), SignError> {
-        let secret = input.secret_or(&self.secrets)?;
-        let timestamp_text = self
-            .timestamp
-            .as_ref()
-            .map(|(_, format, _)| format.render(input.now));
-        if let Some((Field::Header(name), _, _)) = &self.timestamp {
+        // An explicit secret is written like a configured one (hex, base64 …).
+        let secret = match &input.keys.secret {
+            Some(given) => decode_key(self.key_encoding, given.clone(), 0)
+                .map_err(|e| SignError(format!("the secret {}", e.message)))?,
+            None => input.secret_or(&self.secrets)?,
+        };
+        let timestamp_text = self.timestamp.as_ref().map(|t| t.render(input.now));
+        if let Some(Field::Header(name)) = self.timestamp.as_ref().map(SignedTimestamp::field) {
             input
                 .request
                 .headers
                 .set(name, timestamp_text.clone().unwrap_or_default());
         }
         let mut ctx = Context::new(input.request);
-        if let (Layout::Pairs, Some((Field::Signature(name), _, _))) =
-            (self.layout, &self.timestamp)
-        {
+        if let (Layout::Pairs, Some(Field::Signature(name))) = (
+            self.layout,
+            self.timestamp.as_ref().map(SignedTimestamp::field),
+        ) {
             ctx.set_signature_elements(vec![(
                 name.clone(),
                 timestamp_text.clone().unwrap_or_default(),
@@ -344,8 +400,8 @@ impl HmacCheck {
             .encode(&self.algorithm.mac_of(secret.expose(), &content));
         let value = match self.layout {
             Layout::Plain => format!("{}{signature}", self.prefix.as_deref().unwrap_or("")),
-            Layout::Pairs => match &self.timestamp {
-                Some((Field::Signature(name), _, _)) => format!(
+            Layout::Pairs => match self.timestamp.as_ref().map(SignedTimestamp::field) {
+                Some(Field::Signature(name)) => format!(
                     "{name}={}{}{}={signature}",
                     timestamp_text.unwrap_or_default(),
                     self.separator,
@@ -355,7 +411,75 @@ impl HmacCheck {
             },
             Layout::List => format!("{}{signature}", self.item_prefix.as_deref().unwrap_or("")),
         };
-        input.request.headers.set(&self.header, value);
+        match &self.location {
+            Location::Header(name) => input.request.headers.set(name, value),
+            Location::Body(Field::Json(pointer)) => {
+                input.new_body = Some(set_in_json(input.request.body, pointer, value)?)
+            }
+            Location::Body(other) => {
+                return Err(SignError(format!("cannot write a signature to `{other}`")))
+            }
+        }
         Ok(())
     }
+}
+
+/// Decodes a configured secret written in `encoding`; `index` names it in errors.
+fn decode_key(encoding: KeyEncoding, secret: Secret, index: usize) -> Result<Secret, SpecError> {
+    let key = || {
+        if index == 0 {
+            "secret".to_owned()
+        } else {
+            format!("secrets[{index}]")
+        }
+    };
+    let text = || std::str::from_utf8(secret.expose()).unwrap_or("").trim();
+    let decoded = match encoding {
+        KeyEncoding::Raw => return Ok(secret),
+        KeyEncoding::Hex => Encoding::Hex.decode(text()),
+        KeyEncoding::Base64 => Encoding::Base64.decode(text()),
+    };
+    match decoded {
+        Some(bytes) if !bytes.is_empty() => Ok(Secret::new(bytes)),
+        _ => Err(SpecError::new(
+            key(),
+            format!(
+                "is not {} (`key_encoding = \"{}\"`)",
+                if encoding == KeyEncoding::Hex {
+                    "hex"
+                } else {
+                    "base64"
+                },
+                if encoding == KeyEncoding::Hex {
+                    "hex"
+                } else {
+                    "base64"
+                },
+            ),
+        )),
+    }
+}
+
+/// `body` with the string at `pointer` set to `value` (the parent object must exist).
+fn set_in_json(body: &[u8], pointer: &str, value: String) -> Result<Vec<u8>, SignError> {
+    let mut json: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        SignError(format!(
+            "the body is not JSON, so `{pointer}` cannot be set: {e}"
+        ))
+    })?;
+    let (parent, leaf) = pointer
+        .rsplit_once('/')
+        .ok_or_else(|| SignError(format!("`{pointer}` is not a JSON pointer")))?;
+    let leaf = leaf.replace("~1", "/").replace("~0", "~");
+    match json.pointer_mut(parent) {
+        Some(serde_json::Value::Object(map)) => {
+            map.insert(leaf, serde_json::Value::String(value));
+        }
+        _ => {
+            return Err(SignError(format!(
+                "the body has no object at `{parent}` to hold the signature"
+            )))
+        }
+    }
+    Ok(serde_json::to_vec(&json).expect("a JSON value serializes"))
 }

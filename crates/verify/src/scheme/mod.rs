@@ -6,6 +6,7 @@ pub mod ip;
 pub mod jose;
 pub mod jwt;
 pub mod oidc;
+pub mod public_key;
 pub mod standard_webhooks;
 pub mod token;
 pub mod twilio;
@@ -14,10 +15,12 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
+use crate::error::ErrorKind;
 use crate::error::{SignError, SpecError, VerifyError};
 use crate::request::Request;
 use crate::secret::Secret;
-use crate::template::Context;
+use crate::template::{Context, Field};
+use crate::timestamp::{parse_duration, parse_timestamp, within, TimestampFormat};
 use oidc::KeyLookup;
 
 /// One value or a list of them, as TOML users write either. Errors inside the value are
@@ -101,6 +104,8 @@ pub enum CheckConfig {
     Ip(ip::IpConfig),
     /// Twilio's URL + parameters signature.
     Twilio(twilio::TwilioConfig),
+    /// A public-key signature (Ed25519, ECDSA P-256) of a templated content.
+    PublicKey(public_key::PublicKeyConfig),
     /// No verification at all (explicit, for trusted internal senders).
     None {},
 }
@@ -124,6 +129,8 @@ pub enum Check {
     Ip(ip::IpCheck),
     /// See [`twilio::TwilioCheck`].
     Twilio(twilio::TwilioCheck),
+    /// See [`public_key::PublicKeyCheck`].
+    PublicKey(public_key::PublicKeyCheck),
     /// Accepts everything.
     None,
 }
@@ -142,6 +149,7 @@ impl Check {
             }
             CheckConfig::Ip(c) => Check::Ip(ip::IpCheck::build(c)?),
             CheckConfig::Twilio(c) => Check::Twilio(twilio::TwilioCheck::build(c)?),
+            CheckConfig::PublicKey(c) => Check::PublicKey(public_key::PublicKeyCheck::build(c)?),
             CheckConfig::None {} => Check::None,
         })
     }
@@ -157,6 +165,7 @@ impl Check {
             Check::StandardWebhooks(_) => "standard-webhooks",
             Check::Ip(_) => "ip",
             Check::Twilio(_) => "twilio",
+            Check::PublicKey(_) => "public-key",
             Check::None => "none",
         }
     }
@@ -164,13 +173,14 @@ impl Check {
     /// The headers this check reads credentials from: never stored, never logged.
     pub fn credential_headers(&self) -> Vec<&str> {
         match self {
-            Check::Hmac(c) => vec![c.header()],
+            Check::Hmac(c) => c.header().into_iter().collect(),
             Check::Jwt(c) => vec![c.header()],
             Check::Oidc(c) => vec![c.header()],
             Check::Token(c) => c.header().into_iter().collect(),
             Check::Basic(_) => vec!["authorization"],
             Check::StandardWebhooks(_) => vec!["webhook-signature", "svix-signature"],
-            Check::Twilio(_) => vec!["x-twilio-signature"],
+            Check::Twilio(c) => vec![c.header()],
+            Check::PublicKey(c) => vec![c.header()],
             Check::Ip(_) | Check::None => Vec::new(),
         }
     }
@@ -180,7 +190,7 @@ impl Check {
     pub fn is_asymmetric(&self) -> bool {
         match self {
             Check::Jwt(c) => c.is_asymmetric(),
-            Check::Oidc(_) => true,
+            Check::Oidc(_) | Check::PublicKey(_) => true,
             Check::StandardWebhooks(c) => c.is_asymmetric(),
             _ => false,
         }
@@ -209,6 +219,7 @@ impl Check {
             Check::StandardWebhooks(c) => c.verify(ctx, now),
             Check::Ip(c) => c.verify(ctx),
             Check::Twilio(c) => c.verify(ctx),
+            Check::PublicKey(c) => c.verify(ctx, now),
             Check::None => Ok(Verified::new("none")),
         }
     }
@@ -222,6 +233,7 @@ impl Check {
             Check::Basic(c) => c.sign(input),
             Check::StandardWebhooks(c) => c.sign(input),
             Check::Twilio(c) => c.sign(input),
+            Check::PublicKey(c) => c.sign(input),
             // Nothing to add: the sender's address or no credential at all.
             Check::Ip(_) | Check::None => Ok(()),
         }
@@ -308,6 +320,8 @@ pub(crate) struct SignInput<'r, 'b> {
     pub request: &'r mut Request<'b>,
     pub now: OffsetDateTime,
     pub keys: &'r SigningKeys,
+    /// A signature written into the body gives the body to send instead.
+    pub new_body: Option<Vec<u8>>,
 }
 
 impl SignInput<'_, '_> {
@@ -352,4 +366,71 @@ pub(crate) fn secret_list(
         ));
     }
     Ok(all.into_iter().map(Secret::new).collect())
+}
+
+/// A signed timestamp and how far from now it may be: shared by the schemes that sign one
+/// (`hmac`, `public-key`).
+#[derive(Debug, Clone)]
+pub(crate) struct SignedTimestamp {
+    field: Field,
+    format: TimestampFormat,
+    tolerance: std::time::Duration,
+}
+
+impl SignedTimestamp {
+    /// From the `timestamp`, `timestamp_format` and `tolerance` keys (default `5m`).
+    pub fn build(
+        field: Option<&str>,
+        format: TimestampFormat,
+        tolerance: Option<&str>,
+    ) -> Result<Option<SignedTimestamp>, SpecError> {
+        match (field, tolerance) {
+            (Some(field), _) => Ok(Some(SignedTimestamp {
+                field: Field::parse("timestamp", field)?,
+                format,
+                tolerance: parse_duration("tolerance", tolerance.unwrap_or("5m"))?,
+            })),
+            (None, Some(_)) => Err(SpecError::new(
+                "tolerance",
+                "set `timestamp` too: the tolerance applies to it",
+            )),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Where the timestamp is read.
+    pub fn field(&self) -> &Field {
+        &self.field
+    }
+
+    /// The timestamp as a sender writes it at `now`.
+    pub fn render(&self, now: OffsetDateTime) -> String {
+        self.format.render(now)
+    }
+
+    /// Refuses a missing, unreadable or out-of-tolerance timestamp.
+    pub fn check(&self, ctx: &Context<'_, '_>, now: OffsetDateTime) -> Result<(), VerifyError> {
+        let field = &self.field;
+        let text = field.read(ctx, None).ok_or_else(|| {
+            VerifyError::new(
+                ErrorKind::MissingCredential,
+                format!("timestamp `{field}` is missing"),
+            )
+        })?;
+        let at = parse_timestamp(&text, self.format).map_err(|e| {
+            VerifyError::new(ErrorKind::Malformed, format!("timestamp `{field}`: {e}"))
+        })?;
+        if !within(at, now, self.tolerance) {
+            return Err(VerifyError::new(
+                ErrorKind::StaleTimestamp,
+                format!(
+                    "timestamp {} is more than {} from now ({})",
+                    crate::timestamp::display(at),
+                    humantime::format_duration(self.tolerance),
+                    crate::timestamp::display(now)
+                ),
+            ));
+        }
+        Ok(())
+    }
 }

@@ -327,7 +327,9 @@ fn parse_key(text: &str) -> Result<Key, String> {
             "whsk_ is a private signing key; configure its whpk_ public key to verify".into(),
         );
     }
-    // Secrets without the prefix are accepted as the reference libraries do.
+    // Secrets without the prefix are accepted as the reference libraries do; Supabase shows
+    // its hook secrets with the signature version in front (`v1,whsec_…`).
+    let text = text.strip_prefix("v1,").unwrap_or(text);
     let body = text.strip_prefix("whsec_").unwrap_or(text);
     let bytes = Encoding::Base64
         .decode(body)

@@ -22,6 +22,9 @@ pub struct TwilioConfig {
     /// The public scheme and host Twilio calls, e.g. `https://example.com`; the request's
     /// path and query are appended.
     pub url: String,
+    /// The signature header; default `X-Twilio-Signature` (Mandrill signs the same way in
+    /// `X-Mandrill-Signature`).
+    pub header: Option<String>,
 }
 
 /// A built Twilio check.
@@ -29,6 +32,7 @@ pub struct TwilioConfig {
 pub struct TwilioCheck {
     secrets: Vec<Secret>,
     base: String,
+    header: String,
 }
 
 const HEADER: &str = "X-Twilio-Signature";
@@ -43,10 +47,20 @@ impl TwilioCheck {
                 "the public base URL, e.g. \"https://example.com\"",
             ));
         }
+        let header = config.header.unwrap_or_else(|| HEADER.to_owned());
+        if header.trim().is_empty() {
+            return Err(SpecError::new("header", "must name the signature header"));
+        }
         Ok(TwilioCheck {
             secrets: secret_list(config.secret, config.secrets)?,
             base,
+            header,
         })
+    }
+
+    /// The signature header's name.
+    pub fn header(&self) -> &str {
+        &self.header
     }
 
     fn url(&self, ctx: &Context<'_, '_>) -> String {
@@ -76,14 +90,15 @@ impl TwilioCheck {
     }
 
     pub(crate) fn verify(&self, ctx: &Context<'_, '_>) -> Result<Verified, VerifyError> {
-        let header = ctx.request.headers.get(HEADER).ok_or_else(|| {
+        let name = &self.header;
+        let header = ctx.request.headers.get(name).ok_or_else(|| {
             VerifyError::new(
                 ErrorKind::MissingCredential,
-                format!("header `{HEADER}` is missing"),
+                format!("header `{name}` is missing"),
             )
         })?;
         let signature = Encoding::Base64.decode(header).ok_or_else(|| {
-            VerifyError::new(ErrorKind::Malformed, format!("`{HEADER}` is not base64"))
+            VerifyError::new(ErrorKind::Malformed, format!("`{name}` is not base64"))
         })?;
         let body_hash = ctx.request.query_param("bodySHA256");
         let with_params = body_hash.is_none() && Self::is_form(ctx);
@@ -111,7 +126,7 @@ impl TwilioCheck {
         }
         Err(VerifyError::new(
             ErrorKind::BadSignature,
-            format!("`{HEADER}` does not match `{url}` with any configured auth token"),
+            format!("`{name}` does not match `{url}` with any configured auth token"),
         ))
     }
 
@@ -131,7 +146,7 @@ impl TwilioCheck {
         let content = Self::content(&self.url(&ctx), &ctx, !json && Self::is_form(&ctx));
         let signature =
             Encoding::Base64.encode(&HashAlgorithm::Sha1.mac_of(secret.expose(), &content));
-        input.request.headers.set(HEADER, signature);
+        input.request.headers.set(&self.header, signature);
         Ok(())
     }
 }

@@ -10,7 +10,28 @@ use crate::vectors;
 
 /// Providers asked for whose scheme could not be confirmed from their documentation or an
 /// official SDK, or that need an engine feature not built yet: listed, not guessed.
-const NOT_YET: &[(&str, &str)] = &[];
+const NOT_YET: &[(&str, &str)] = &[
+    (
+        "AWS SNS",
+        "needs hookgate to fetch and cache the signing certificate from `https://sns.<region>.amazonaws.com/` and to confirm subscriptions; the verifier does no I/O, so this is server work not built yet",
+    ),
+    (
+        "Asana",
+        "its signing secret arrives only in the `X-Hook-Secret` handshake, so hookgate would have to keep it; the echo alone would leave events unverifiable",
+    ),
+    (
+        "Recurly",
+        "`recurly-signature` is a timestamp followed by signatures; the exact signed content could not be confirmed from Recurly's documentation or an official SDK verifier",
+    ),
+    (
+        "Front",
+        "the signed content of `X-Front-Signature` (with or without `X-Front-Request-Timestamp`) could not be confirmed from Front's documentation or an official SDK",
+    ),
+    (
+        "Sanity",
+        "`sanity-webhook-signature` is `t=…,v1=…`, but the signature's encoding could not be confirmed without Sanity's npm package, which the vector script does not use yet",
+    ),
+];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -169,6 +190,24 @@ fn presets_md() -> String {
         }
         out.push_str(&format!("- Answers: {}\n", answers(p)));
         let file = vectors::load(p.name());
+        if !file.handshakes.is_empty() {
+            let list: Vec<String> = file
+                .handshakes
+                .iter()
+                .map(|h| {
+                    let reply = if h.reply.is_empty() {
+                        format!("{} (empty)", h.status)
+                    } else {
+                        format!("{} `{}`", h.status, escape(&h.reply))
+                    };
+                    format!("`{}` ({} → {reply})", h.name, h.method)
+                })
+                .collect();
+            out.push_str(&format!(
+                "- Handshakes (answered, never stored): {}\n",
+                list.join("; ")
+            ));
+        }
         let reference = if file.reference.starts_with("https://") {
             format!("<{}>", file.reference)
         } else {

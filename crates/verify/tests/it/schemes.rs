@@ -528,7 +528,28 @@ fn each_check_names_its_kind_its_credentials_and_its_cost() {
         (
             "kind = \"twilio\"\nurl = \"https://example.com/twilio\"\nsecret = \"s\"".into(),
             "twilio",
-            vec!["x-twilio-signature"],
+            vec!["X-Twilio-Signature"],
+            vec![],
+            false,
+        ),
+        (
+            "kind = \"twilio\"\nurl = \"https://example.com\"\nheader = \"X-Mandrill-Signature\"\nsecret = \"s\"".into(),
+            "twilio",
+            vec!["X-Mandrill-Signature"],
+            vec![],
+            false,
+        ),
+        (
+            "kind = \"public-key\"\nalgorithm = \"ed25519\"\nheader = \"X-Signature-Ed25519\"\nencoding = \"hex\"\npublic_key = \"3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29\"".into(),
+            "public-key",
+            vec!["X-Signature-Ed25519"],
+            vec![],
+            true,
+        ),
+        (
+            "kind = \"hmac\"\nsignature = \"json:/signature/signature\"\nsigned = \"{json:/signature/timestamp}{json:/signature/token}\"\nsecret = \"s\"".into(),
+            "hmac",
+            vec![],
             vec![],
             false,
         ),
@@ -812,4 +833,102 @@ fn hookgate_signs_as_twilio_does() {
         empty.headers.get("x-twilio-signature").unwrap(),
         twilio_signature("t", "https://example.com/call", &[])
     );
+}
+
+#[test]
+fn an_hmac_read_from_the_body_and_a_key_given_in_hex_or_base64() {
+    // Mailgun: the signature and what it signs are inside the body.
+    let src = source(
+        r#"
+        [verify]
+        kind = "hmac"
+        signature = "json:/signature/signature"
+        signed = "{json:/signature/timestamp}{json:/signature/token}"
+        key_encoding = "hex"
+        secret = "6b6579"
+        "#,
+    );
+    let body = br#"{"event-data":{"id":"e1"},"signature":{"timestamp":"1767225600","token":"tok","signature":""}}"#;
+    let mut req = request("/webhook", body, &[]);
+    let new_body = src
+        .sign(&mut req, at(0), &SigningKeys::default())
+        .unwrap()
+        .expect("the signature goes into the body");
+    let json: serde_json::Value = serde_json::from_slice(&new_body).unwrap();
+    let expected =
+        hex::encode(hookgate_verify::HashAlgorithm::Sha256.mac_of(b"key", b"1767225600tok"));
+    assert_eq!(
+        json["signature"]["signature"],
+        expected.as_str(),
+        "keyed with the hex-decoded secret"
+    );
+    assert!(accept(&src, &request("/webhook", &new_body, &[]), at(0)).is_ok());
+    // An explicit signing secret is written the same way as the configured one.
+    let mut req = request("/webhook", body, &[]);
+    let keys = SigningKeys {
+        secret: Some(hookgate_verify::Secret::new("6b6579")),
+        ..SigningKeys::default()
+    };
+    assert_eq!(
+        src.sign(&mut req, at(0), &keys).unwrap(),
+        Some(new_body.clone())
+    );
+    let missing = br#"{"signature":{"timestamp":"1767225600","token":"tok"}}"#;
+    let err = accept(&src, &request("/webhook", missing, &[]), at(0)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MissingCredential);
+    assert!(
+        err.detail()
+            .contains("signature `json:/signature/signature`"),
+        "{err}"
+    );
+    let mut not_json = request("/webhook", b"nope", &[]);
+    assert!(src
+        .sign(&mut not_json, at(0), &SigningKeys::default())
+        .is_err());
+    let mut no_parent = request("/webhook", br#"{"x":1}"#, &[]);
+    assert!(src
+        .sign(&mut no_parent, at(0), &SigningKeys::default())
+        .is_err());
+
+    let b64 = source(
+        "[verify]\nkind = \"hmac\"\nheader = \"X-Sig\"\nkey_encoding = \"base64\"\nsecrets = [\"a2V5\", \"b3RoZXI=\"]\n",
+    );
+    let sig = hex::encode(hookgate_verify::HashAlgorithm::Sha256.mac_of(b"other", b"{}"));
+    let accepted = accept(&b64, &request("/webhook", b"{}", &[("X-Sig", &sig)]), at(0)).unwrap();
+    assert_eq!(accepted.verified.key_id.as_deref(), Some("secret#1"));
+}
+
+#[test]
+fn hmac_signature_locations_and_key_encodings_are_checked_when_built() {
+    for (table, key) in [
+        (
+            "header = \"X\"\nsignature = \"json:/s\"\nsecret = \"s\"",
+            "signature",
+        ),
+        ("secret = \"s\"", "header"),
+        ("header = \" \"\nsecret = \"s\"", "header"),
+        ("signature = \"query:s\"\nsecret = \"s\"", "signature"),
+        (
+            "signature = \"json:/s\"\nlayout = \"pairs\"\nsecret = \"s\"",
+            "layout",
+        ),
+        (
+            "header = \"X\"\nkey_encoding = \"hex\"\nsecret = \"not hex\"",
+            "secret",
+        ),
+        (
+            "header = \"X\"\nkey_encoding = \"base64\"\nsecrets = [\"a2V5\", \"!!\"]",
+            "secrets[1]",
+        ),
+        (
+            "header = \"X\"\nkey_encoding = \"hex\"\nsecret = \"\"",
+            "secret",
+        ),
+    ] {
+        let err = try_source(&format!("[verify]\nkind = \"hmac\"\n{table}\n")).unwrap_err();
+        assert_eq!(err.key, format!("verify.{key}"), "{table}: {err}");
+    }
+    // `signature = "header:…"` is the same as `header`.
+    let src = source("[verify]\nkind = \"hmac\"\nsignature = \"header:X-Sig\"\nsecret = \"s\"\n");
+    assert_eq!(src.checks()[0].credential_headers(), vec!["X-Sig"]);
 }

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use hookgate_verify::preset::{self, ParamKind};
-use hookgate_verify::{Accepted, ErrorKind, KeySet, Request, Source, SourceSpec, VerifyError};
+use hookgate_verify::{
+    Accepted, ErrorKind, KeySet, NoKeys, Request, Source, SourceSpec, VerifyError,
+};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -20,6 +22,25 @@ pub struct VectorFile {
     pub made_by: String,
     pub reference: String,
     pub cases: Vec<Case>,
+    /// The provider's handshakes and the exact answers its documentation expects.
+    #[serde(default)]
+    pub handshakes: Vec<HandshakeCase>,
+}
+
+#[derive(Deserialize, Clone)]
+pub struct HandshakeCase {
+    pub name: String,
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    pub now: i64,
+    pub status: u16,
+    pub reply: String,
+    pub content_type: Option<String>,
+    #[serde(default)]
+    pub reply_headers: Vec<(String, String)>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -94,16 +115,14 @@ fn run(
     source.accept(&request(case, body), at(case.now + offset), &key_sets(keys))
 }
 
-/// One character of a secret changed to another of its class, so its encoding stays valid.
+/// One character of a secret changed to another of its class, so its encoding stays valid:
+/// the letter or digit nearest its middle (the end of base64 may carry padding bits).
 fn altered(secret: &str) -> String {
     let mut chars: Vec<char> = secret.chars().collect();
-    let at = chars
-        .iter()
-        .enumerate()
-        .rev()
-        .skip(1)
-        .find(|(_, c)| c.is_ascii_alphanumeric())
-        .map(|(i, _)| i)
+    let middle = chars.len() / 2;
+    let at = (middle..chars.len())
+        .chain((0..middle).rev())
+        .find(|&i| chars[i].is_ascii_alphanumeric())
         .expect("a secret has a letter or digit");
     chars[at] = match chars[at] {
         '9' => '0',
@@ -237,6 +256,81 @@ fn every_preset_accepts_its_vectors_and_refuses_their_negatives() {
                 assert!(
                     later.is_ok(),
                     "{what}: said to carry no timestamp, yet refused a day later"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_handshake_is_answered_exactly_as_its_provider_expects() {
+    for p in preset::catalogue() {
+        let file = load(p.name());
+        let first = &file.cases[0];
+        let source = build(p.name(), &first.params);
+        let names: BTreeSet<&str> = source.handshakes().iter().map(|h| h.name()).collect();
+        let covered: BTreeSet<&str> = file.handshakes.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, covered, "{}: one vector per handshake", p.name());
+        for case in &file.cases {
+            let body = case.body.as_bytes();
+            assert!(
+                source
+                    .handshake(&request(case, body), at(case.now), &NoKeys)
+                    .is_none(),
+                "{} ({}): an event taken for a handshake",
+                p.name(),
+                case.name
+            );
+        }
+        for h in &file.handshakes {
+            let what = format!("{} handshake `{}`", p.name(), h.name);
+            let mut r = Request::post(&h.path, h.body.as_bytes());
+            r.method = h.method.clone();
+            r.query = h.query.clone();
+            for (k, v) in &h.headers {
+                r.headers.append(k, v.as_bytes().to_vec());
+            }
+            let reply = source
+                .handshake(&r, at(h.now), &NoKeys)
+                .unwrap_or_else(|| panic!("{what}: not recognised"))
+                .unwrap_or_else(|e| panic!("{what}: refused: {e}"));
+            assert_eq!(reply.name, h.name, "{what}");
+            assert_eq!(reply.status, h.status, "{what}: status");
+            assert_eq!(
+                String::from_utf8_lossy(&reply.body),
+                h.reply,
+                "{what}: body"
+            );
+            assert_eq!(reply.content_type, h.content_type, "{what}: content type");
+            for (name, value) in &h.reply_headers {
+                assert!(
+                    reply
+                        .headers
+                        .iter()
+                        .any(|(n, v)| n.eq_ignore_ascii_case(name) && v == value),
+                    "{what}: header {name}"
+                );
+            }
+            // A verified handshake is refused under a wrong secret or key, like an event.
+            let handshake = source
+                .handshakes()
+                .iter()
+                .find(|x| x.name() == h.name)
+                .unwrap();
+            if handshake.is_verified() {
+                let wrong = match &first.wrong_params {
+                    Some(wrong) => wrong.clone(),
+                    None => {
+                        let mut wrong = first.params.clone();
+                        let secret = wrong["secret"].as_str().unwrap().to_owned();
+                        wrong.insert("secret".into(), altered(&secret).into());
+                        wrong
+                    }
+                };
+                let outcome = build(p.name(), &wrong).handshake(&r, at(h.now), &NoKeys);
+                assert!(
+                    matches!(outcome, Some(Err(_))),
+                    "{what}: answered under a wrong secret"
                 );
             }
         }
