@@ -677,6 +677,69 @@ def netlify():
                  expect={"id": "5f1e2d3c4b5a69788a9b0c1d", "topic": "ready"})]
 
 
+@vector("aws-sns", "cryptography 45.0.7 RSA PKCS#1 v1.5 (SHA1 for SignatureVersion 1, SHA256 for 2) over the canonical string AWS documents, with a self-signed certificate; checked with its public key",
+        "https://docs.aws.amazon.com/sns/latest/dg/sns-verify-signature-of-message.html")
+def aws_sns():
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from cryptography.x509.oid import NameOID
+
+    def certificate(key):
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
+        at = dt.datetime.fromtimestamp(NOW, dt.timezone.utc)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(1).not_valid_before(at - dt.timedelta(days=1)).not_valid_after(at + dt.timedelta(days=365))
+                .sign(key, hashes.SHA256()))
+        return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+    key, other = rsa.generate_private_key(65537, 2048), rsa.generate_private_key(65537, 2048)
+    url = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-9c6465fa7f48f5cacd23014631ec1136.pem"
+    topic = "arn:aws:sns:us-east-1:123456789012:orders"
+    signed_fields = {"Notification": ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"],
+                     "SubscriptionConfirmation": ["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"],
+                     "UnsubscribeConfirmation": ["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"]}
+
+    def sign(message, version):
+        canonical = "".join(f"{k}\n{message[k]}\n" for k in signed_fields[message["Type"]] if k in message)
+        digest = hashes.SHA1() if version == "1" else hashes.SHA256()
+        signature = key.sign(canonical.encode(), padding.PKCS1v15(), digest)
+        key.public_key().verify(signature, canonical.encode(), padding.PKCS1v15(), digest)
+        return {**message, "SignatureVersion": version, "Signature": base64.b64encode(signature).decode(),
+                "SigningCertURL": url}
+
+    def notification(version, message_id):
+        return json.dumps(sign({"Type": "Notification", "MessageId": message_id, "TopicArn": topic,
+                                "Subject": "order.created", "Message": '{"order":{"id":1,"total":"29.35"}}',
+                                "Timestamp": "2026-01-01T00:00:00.000Z"}, version)
+                          | {"UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=" + topic + ":1"},
+                          separators=(",", ":"))
+
+    certs = {url: certificate(key)}
+    wrong = {url: certificate(other)}
+    params = {"topic_arn": topic}
+    cases = [case(params, [("x-amz-sns-message-type", "Notification")], notification(v, f"22b80b92-fdea-4c2c-8f9d-bdfb0c7bf32{v}"),
+                  name=f"SignatureVersion {v}", keys={"certificates": certs}, wrong_keys={"certificates": wrong},
+                  expect={"id": f"22b80b92-fdea-4c2c-8f9d-bdfb0c7bf32{v}", "topic": "order.created", "tenant": topic})
+             for v in ("1", "2")]
+    confirm = "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=" + topic + "&Token=2336412f37fb687f5d51e6e2425c464de"
+    subscription = json.dumps(sign({"Type": "SubscriptionConfirmation", "MessageId": "165545c9-2a5c-472c-8df2-7ff2be2b3b1b",
+                                    "Token": "2336412f37fb687f5d51e6e2425c464de", "TopicArn": topic,
+                                    "Message": "You have chosen to subscribe to the topic " + topic + ".",
+                                    "SubscribeURL": confirm, "Timestamp": "2026-01-01T00:00:00.000Z"}, "2"),
+                              separators=(",", ":"))
+    unsubscribe = json.dumps(sign({"Type": "UnsubscribeConfirmation", "MessageId": "47138184-6831-46b8-8f7c-afc488602d7d",
+                                   "Token": "2336412f37fb687f5d51e6e2425c464de", "TopicArn": topic,
+                                   "Message": "You have chosen to deactivate subscription " + topic + ":1.",
+                                   "SubscribeURL": confirm, "Timestamp": "2026-01-01T00:00:00.000Z"}, "2"),
+                             separators=(",", ":"))
+    return {"cases": cases,
+            "handshakes": [handshake("SubscriptionConfirmation", [("x-amz-sns-message-type", "SubscriptionConfirmation")],
+                                     subscription, 200, "") | {"visit": confirm},
+                           handshake("UnsubscribeConfirmation", [("x-amz-sns-message-type", "UnsubscribeConfirmation")],
+                                     unsubscribe, 200, "")]}
+
+
 # --- more SDK-made or SDK-checked HMACs ---------------------------------------------------
 
 

@@ -373,10 +373,39 @@ async fn handle(
         peer: peer.map(|p| p.ip()),
     };
     let received = OffsetDateTime::now_utc();
-    if let Some(answer) = source.handshake(&request, received, &live.keys) {
+    let mut answer = source.handshake(&request, received, &live.keys);
+    // A signed handshake (SNS's SubscriptionConfirmation) may need its certificate first.
+    if let Some(Err(e)) = &answer {
+        if let (ErrorKind::KeysNotLoaded, Some(url)) = (e.kind(), e.certificate()) {
+            if let Err(reason) = live.keys.certificates.fetch(url).await {
+                tracing::error!(source = name, reason = %capped(&reason, LOGGED_DETAIL), "cannot verify: certificate unavailable");
+                let response = with_retry_after(reply(responses.reply(Outcome::Internal)));
+                return Ended::refused(
+                    response,
+                    IngestOutcome::KeysUnavailable,
+                    reason,
+                    body.clone(),
+                );
+            }
+            answer = source.handshake(&request, received, &live.keys);
+        }
+    }
+    if let Some(answer) = answer {
         return match answer {
             Ok(handshake) => {
                 tracing::info!(source = name, handshake = %handshake.name, "handshake answered");
+                if let Some(url) = handshake.visit.clone() {
+                    let certificates = live.keys.certificates.clone();
+                    let source = name.to_owned();
+                    tokio::spawn(async move {
+                        match certificates.visit(&url).await {
+                            Ok(()) => tracing::info!(source, "subscription confirmed"),
+                            Err(e) => {
+                                tracing::warn!(source, error = %e, "subscription confirmation failed; the provider will ask again")
+                            }
+                        }
+                    });
+                }
                 Ended::ok(handshake_response(handshake), IngestOutcome::Handshake)
             }
             Err(e) => Ended::refused(
@@ -593,6 +622,20 @@ async fn verify(
 ) -> Result<Accepted, Refusal> {
     match accept(gateway, live, source, request, body, now).await? {
         Ok(accepted) => Ok(accepted),
+        Err(e) if e.kind() == ErrorKind::KeysNotLoaded && e.certificate().is_some() => {
+            let url = e.certificate().unwrap_or_default().to_owned();
+            live.keys
+                .certificates
+                .fetch(&url)
+                .await
+                .map_err(Refusal::KeysUnavailable)?;
+            accept(gateway, live, source, request, body, now)
+                .await?
+                .map_err(|e| match e.kind() {
+                    ErrorKind::KeysNotLoaded => Refusal::KeysUnavailable(e.detail().to_owned()),
+                    _ => Refusal::Verify(e),
+                })
+        }
         Err(e) if matches!(e.kind(), ErrorKind::KeysNotLoaded | ErrorKind::UnknownKey) => {
             let issuer = e.issuer().unwrap_or_default().to_owned();
             let unknown_kid = e.kind() == ErrorKind::UnknownKey;

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use hookgate_verify::scheme::aws_sns::SigningCertificate;
 use hookgate_verify::{check_issuer_url, KeyLookup, KeySet};
 
 /// Least time between two fetches of one issuer's keys triggered by unknown `kid`s.
@@ -65,6 +66,8 @@ struct IssuerKeys {
 #[derive(Clone)]
 pub struct KeyCache {
     client: reqwest::Client,
+    /// AWS SNS signing certificates (kept across reconfigurations).
+    pub certificates: crate::certificates::CertificateCache,
     issuers: Arc<HashMap<String, Arc<IssuerKeys>>>,
     results: prometheus_client::metrics::family::Family<
         crate::metrics::KeyFetchLabels,
@@ -127,6 +130,7 @@ impl KeyCache {
         }
         KeyCache {
             client,
+            certificates: Default::default(),
             issuers: Arc::new(map),
             results,
         }
@@ -154,6 +158,7 @@ impl KeyCache {
             .collect();
         KeyCache {
             client: self.client.clone(),
+            certificates: self.certificates.clone(),
             issuers: Arc::new(issuers),
             results: self.results.clone(),
         }
@@ -342,5 +347,9 @@ impl KeyLookup for KeyCache {
             }
         }
         Some(cached.keys.clone())
+    }
+
+    fn certificate(&self, url: &str) -> Option<Arc<SigningCertificate>> {
+        self.certificates.get(url)
     }
 }

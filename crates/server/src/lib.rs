@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 mod admin;
+pub mod certificates;
 pub mod config;
 mod console;
 pub mod delivery;

@@ -119,6 +119,7 @@ pub struct VerifyError {
     detail: String,
     claim: Option<String>,
     issuer: Option<String>,
+    certificate: Option<String>,
 }
 
 impl VerifyError {
@@ -129,6 +130,7 @@ impl VerifyError {
             detail: detail.into(),
             claim: None,
             issuer: None,
+            certificate: None,
         }
     }
 
@@ -141,6 +143,12 @@ impl VerifyError {
     /// Names the issuer the error is about (OIDC).
     pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Names the signing certificate the error is about (AWS SNS).
+    pub fn with_certificate(mut self, url: impl Into<String>) -> Self {
+        self.certificate = Some(url.into());
         self
     }
 
@@ -163,6 +171,12 @@ impl VerifyError {
     /// [`ErrorKind::UnknownKey`]): the caller fetches that issuer's keys and retries.
     pub fn issuer(&self) -> Option<&str> {
         self.issuer.as_deref()
+    }
+
+    /// The signing certificate's URL when it is not loaded yet ([`ErrorKind::KeysNotLoaded`]
+    /// from `aws-sns`): the caller fetches it (it is an SNS URL, checked) and retries.
+    pub fn certificate(&self) -> Option<&str> {
+        self.certificate.as_deref()
     }
 }
 

@@ -47,6 +47,12 @@ pub struct HandshakeConfig {
     /// The reply; default `200` with no body.
     #[serde(default)]
     pub reply: ReplyConfig,
+    /// A field holding a URL the gateway GETs once the handshake is answered: SNS's
+    /// `json:/SubscribeURL`. Only an `https://sns.<region>.amazonaws.com/` URL is visited.
+    pub visit: Option<String>,
+    /// Tests only: a loopback `http` URL may be visited too.
+    #[serde(default)]
+    pub visit_loopback: bool,
 }
 
 fn yes() -> bool {
@@ -98,6 +104,9 @@ pub struct HandshakeReply {
     pub body: Vec<u8>,
     /// Further headers.
     pub headers: Vec<(String, String)>,
+    /// A URL to GET once answered (SNS's subscription confirmation), already checked to be
+    /// an SNS URL.
+    pub visit: Option<String>,
 }
 
 #[derive(Debug)]
@@ -127,6 +136,7 @@ pub struct Handshake {
     content_type: Option<String>,
     body: Vec<Piece>,
     headers: Vec<(String, Vec<Piece>)>,
+    visit: Option<(Field, bool)>,
 }
 
 impl Handshake {
@@ -199,7 +209,12 @@ impl Handshake {
             None if !config.reply.body.is_empty() => Some("application/json".to_owned()),
             None => None,
         };
+        let visit = match &config.visit {
+            Some(text) => Some((Field::parse("visit", text)?, config.visit_loopback)),
+            None => None,
+        };
         Ok(Handshake {
+            visit,
             name: config.name,
             when,
             verified: config.verified,
@@ -264,7 +279,26 @@ impl Handshake {
         for (name, pieces) in &self.headers {
             headers.push((name.clone(), self.render(ctx, pieces)?));
         }
+        let visit = match &self.visit {
+            None => None,
+            Some((field, loopback)) => {
+                let url = field.read(ctx, None).ok_or_else(|| {
+                    VerifyError::new(
+                        ErrorKind::MissingField,
+                        format!("handshake `{}`: `{field}` is missing", self.name),
+                    )
+                })?;
+                crate::scheme::aws_sns::check_sns_url(&url, "", *loopback).map_err(|why| {
+                    VerifyError::new(
+                        ErrorKind::Malformed,
+                        format!("handshake `{}`: {why}; it is not visited", self.name),
+                    )
+                })?;
+                Some(url)
+            }
+        };
         Ok(HandshakeReply {
+            visit,
             name: self.name.clone(),
             status: self.status,
             content_type: self.content_type.clone(),

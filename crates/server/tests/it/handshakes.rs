@@ -25,6 +25,11 @@ async fn every_preset_handshake_is_answered_over_http_and_never_stored() {
         let Some(list) = file["handshakes"].as_array().filter(|l| !l.is_empty()) else {
             continue;
         };
+        // SNS's certificate is fetched from AWS: its handshakes go over HTTP in the CLI's
+        // `sns_end_to_end` test, with a certificate served on loopback.
+        if file["cases"][0]["keys"].get("certificates").is_some() {
+            continue;
+        }
         config.push_str(&format!(
             "[[source]]\nname = \"{0}\"\npath = \"/hs/{0}\"\npreset = \"{0}\"\n",
             p.name()

@@ -1,6 +1,7 @@
 //! The verification schemes. Each module holds one scheme's configuration, its checks and
 //! its signer; [`CheckConfig`] selects one by `kind`.
 
+pub mod aws_sns;
 pub mod hmac;
 pub mod ip;
 pub mod jose;
@@ -106,6 +107,8 @@ pub enum CheckConfig {
     Twilio(twilio::TwilioConfig),
     /// A public-key signature (Ed25519, ECDSA P-256) of a templated content.
     PublicKey(public_key::PublicKeyConfig),
+    /// Amazon SNS messages, signed by a certificate SNS publishes.
+    AwsSns(aws_sns::AwsSnsConfig),
     /// No verification at all (explicit, for trusted internal senders).
     None {},
 }
@@ -131,6 +134,8 @@ pub enum Check {
     Twilio(twilio::TwilioCheck),
     /// See [`public_key::PublicKeyCheck`].
     PublicKey(public_key::PublicKeyCheck),
+    /// See [`aws_sns::AwsSnsCheck`].
+    AwsSns(aws_sns::AwsSnsCheck),
     /// Accepts everything.
     None,
 }
@@ -150,6 +155,7 @@ impl Check {
             CheckConfig::Ip(c) => Check::Ip(ip::IpCheck::build(c)?),
             CheckConfig::Twilio(c) => Check::Twilio(twilio::TwilioCheck::build(c)?),
             CheckConfig::PublicKey(c) => Check::PublicKey(public_key::PublicKeyCheck::build(c)?),
+            CheckConfig::AwsSns(c) => Check::AwsSns(aws_sns::AwsSnsCheck::build(c)?),
             CheckConfig::None {} => Check::None,
         })
     }
@@ -166,6 +172,7 @@ impl Check {
             Check::Ip(_) => "ip",
             Check::Twilio(_) => "twilio",
             Check::PublicKey(_) => "public-key",
+            Check::AwsSns(_) => "aws-sns",
             Check::None => "none",
         }
     }
@@ -181,6 +188,7 @@ impl Check {
             Check::StandardWebhooks(_) => vec!["webhook-signature", "svix-signature"],
             Check::Twilio(c) => vec![c.header()],
             Check::PublicKey(c) => vec![c.header()],
+            Check::AwsSns(_) => Vec::new(),
             Check::Ip(_) | Check::None => Vec::new(),
         }
     }
@@ -190,7 +198,7 @@ impl Check {
     pub fn is_asymmetric(&self) -> bool {
         match self {
             Check::Jwt(c) => c.is_asymmetric(),
-            Check::Oidc(_) | Check::PublicKey(_) => true,
+            Check::Oidc(_) | Check::PublicKey(_) | Check::AwsSns(_) => true,
             Check::StandardWebhooks(c) => c.is_asymmetric(),
             _ => false,
         }
@@ -220,6 +228,7 @@ impl Check {
             Check::Ip(c) => c.verify(ctx),
             Check::Twilio(c) => c.verify(ctx),
             Check::PublicKey(c) => c.verify(ctx, now),
+            Check::AwsSns(c) => c.verify(ctx, keys),
             Check::None => Ok(Verified::new("none")),
         }
     }
@@ -234,6 +243,7 @@ impl Check {
             Check::StandardWebhooks(c) => c.sign(input),
             Check::Twilio(c) => c.sign(input),
             Check::PublicKey(c) => c.sign(input),
+            Check::AwsSns(c) => c.sign(input),
             // Nothing to add: the sender's address or no credential at all.
             Check::Ip(_) | Check::None => Ok(()),
         }
@@ -301,7 +311,7 @@ pub struct SigningKeys {
     pub secret: Option<Secret>,
     /// A private key in PEM (JWT RS*/PS*/ES*/EdDSA, OIDC).
     pub private_key_pem: Option<String>,
-    /// The `kid` to put in the token header.
+    /// The `kid` to put in the token header; for `aws-sns`, the signing certificate's URL.
     pub key_id: Option<String>,
     /// OIDC: the issuer to mint the token as.
     pub issuer: Option<String>,

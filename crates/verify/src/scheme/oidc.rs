@@ -106,6 +106,11 @@ pub struct KeySetError(String);
 pub trait KeyLookup {
     /// The current key set of `issuer`, if one is loaded.
     fn keys(&self, issuer: &str) -> Option<Arc<KeySet>>;
+
+    /// The signing certificate at `url` (AWS SNS), if it is loaded.
+    fn certificate(&self, _url: &str) -> Option<Arc<super::aws_sns::SigningCertificate>> {
+        None
+    }
 }
 
 impl KeyLookup for HashMap<String, Arc<KeySet>> {

@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use hookgate_verify::preset::{self, ParamKind};
+use hookgate_verify::scheme::aws_sns::{Certificates, SigningCertificate};
 use hookgate_verify::{
-    Accepted, ErrorKind, KeySet, NoKeys, Request, Source, SourceSpec, VerifyError,
+    Accepted, ErrorKind, KeyLookup, KeySet, Request, Source, SourceSpec, VerifyError,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -41,6 +42,8 @@ pub struct HandshakeCase {
     pub content_type: Option<String>,
     #[serde(default)]
     pub reply_headers: Vec<(String, String)>,
+    /// The URL the gateway must GET once answered (SNS's subscription confirmation).
+    pub visit: Option<String>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -86,13 +89,40 @@ pub fn build(preset: &str, params: &serde_json::Map<String, Value>) -> Source {
     Source::build(spec).unwrap_or_else(|e| panic!("{preset}: the vector's parameters: {e}"))
 }
 
-fn key_sets(keys: &HashMap<String, Value>) -> HashMap<String, Arc<KeySet>> {
-    keys.iter()
-        .map(|(issuer, jwks)| {
-            let set = KeySet::from_jwks(jwks.to_string().as_bytes()).expect("a JWKS");
-            (issuer.clone(), Arc::new(set))
-        })
-        .collect()
+/// The keys a vector names: issuers' JWKS, and under `certificates` SNS signing
+/// certificates by URL.
+pub struct Keys {
+    sets: HashMap<String, Arc<KeySet>>,
+    certificates: Certificates,
+}
+
+impl KeyLookup for Keys {
+    fn keys(&self, issuer: &str) -> Option<Arc<KeySet>> {
+        self.sets.get(issuer).cloned()
+    }
+
+    fn certificate(&self, url: &str) -> Option<Arc<SigningCertificate>> {
+        self.certificates.certificate(url)
+    }
+}
+
+pub fn key_sets(keys: &HashMap<String, Value>) -> Keys {
+    let mut out = Keys {
+        sets: HashMap::new(),
+        certificates: Certificates::default(),
+    };
+    for (name, value) in keys {
+        if name == "certificates" {
+            for (url, pem) in value.as_object().expect("URL → PEM") {
+                let cert = SigningCertificate::from_pem(pem.as_str().unwrap().as_bytes()).unwrap();
+                out.certificates.0.insert(url.clone(), Arc::new(cert));
+            }
+        } else {
+            let set = KeySet::from_jwks(value.to_string().as_bytes()).expect("a JWKS");
+            out.sets.insert(name.clone(), Arc::new(set));
+        }
+    }
+    out
 }
 
 pub fn request<'a>(case: &Case, body: &'a [u8]) -> Request<'a> {
@@ -275,7 +305,7 @@ fn every_handshake_is_answered_exactly_as_its_provider_expects() {
             let body = case.body.as_bytes();
             assert!(
                 source
-                    .handshake(&request(case, body), at(case.now), &NoKeys)
+                    .handshake(&request(case, body), at(case.now), &key_sets(&case.keys))
                     .is_none(),
                 "{} ({}): an event taken for a handshake",
                 p.name(),
@@ -290,8 +320,9 @@ fn every_handshake_is_answered_exactly_as_its_provider_expects() {
             for (k, v) in &h.headers {
                 r.headers.append(k, v.as_bytes().to_vec());
             }
+            let keys = key_sets(&first.keys);
             let reply = source
-                .handshake(&r, at(h.now), &NoKeys)
+                .handshake(&r, at(h.now), &keys)
                 .unwrap_or_else(|| panic!("{what}: not recognised"))
                 .unwrap_or_else(|e| panic!("{what}: refused: {e}"));
             assert_eq!(reply.name, h.name, "{what}");
@@ -302,6 +333,7 @@ fn every_handshake_is_answered_exactly_as_its_provider_expects() {
                 "{what}: body"
             );
             assert_eq!(reply.content_type, h.content_type, "{what}: content type");
+            assert_eq!(reply.visit, h.visit, "{what}: the URL visited");
             for (name, value) in &h.reply_headers {
                 assert!(
                     reply
@@ -320,6 +352,7 @@ fn every_handshake_is_answered_exactly_as_its_provider_expects() {
             if handshake.is_verified() {
                 let wrong = match &first.wrong_params {
                     Some(wrong) => wrong.clone(),
+                    None if !first.wrong_keys.is_empty() => first.params.clone(),
                     None => {
                         let mut wrong = first.params.clone();
                         let secret = wrong["secret"].as_str().unwrap().to_owned();
@@ -327,7 +360,13 @@ fn every_handshake_is_answered_exactly_as_its_provider_expects() {
                         wrong
                     }
                 };
-                let outcome = build(p.name(), &wrong).handshake(&r, at(h.now), &NoKeys);
+                let wrong_keys = if first.wrong_keys.is_empty() {
+                    &first.keys
+                } else {
+                    &first.wrong_keys
+                };
+                let outcome =
+                    build(p.name(), &wrong).handshake(&r, at(h.now), &key_sets(wrong_keys));
                 assert!(
                     matches!(outcome, Some(Err(_))),
                     "{what}: answered under a wrong secret"
