@@ -740,6 +740,29 @@ def aws_sns():
                                      unsubscribe, 200, "")]}
 
 
+def _node(script):
+    """Runs `script` with Node.js and the npm SDKs pinned in package.json; returns stdout."""
+    import os
+    import subprocess
+    env = dict(os.environ, NODE_PATH=os.environ["HOOKGATE_VECTORS_NODE_PATH"])
+    return subprocess.run(["node", "-e", script], env=env, check=True, capture_output=True, text=True).stdout
+
+
+@vector("sanity", "@sanity/webhook 4.0.4 (npm) encodeSignatureHeader; checked with isValidSignature",
+        "https://www.sanity.io/docs/webhooks#verifying-webhook-requests")
+def sanity():
+    secret = "sanity-webhook-secret"
+    body = '{"_id":"drafts.movie_1","_type":"movie","title":"Alien","_rev":"k3P5q8"}'
+    header = _node(
+        "const w = require('@sanity/webhook');"
+        f"(async () => {{ const h = await w.encodeSignatureHeader({json.dumps(body)}, {NOW * 1000}, {json.dumps(secret)});"
+        f" if (!(await w.isValidSignature({json.dumps(body)}, h, {json.dumps(secret)}))) throw new Error('invalid');"
+        " process.stdout.write(h); })()")
+    return [case({"secret": secret}, [("sanity-webhook-signature", header), ("sanity-operation", "update"),
+                                      ("idempotency-key", "idem_4f2b8c1d")], body, timestamped=True,
+                 expect={"id": "idem_4f2b8c1d", "topic": "update"})]
+
+
 # --- more SDK-made or SDK-checked HMACs ---------------------------------------------------
 
 
@@ -1030,6 +1053,18 @@ def xero():
     return {"cases": [case({"secret": secret}, signed(body), body,
                            expect={"topic": "INVOICE", "tenant": "c2cc9b6e-9458-4c7d-93cc-f02b81b0594f"})],
             "handshakes": [handshake("intent to receive", signed(itr), itr, 200, "")]}
+
+
+@vector("asana", "Asana's webhooks guide (X-Hook-Secret echoed in the handshake; X-Hook-Signature = hex HMAC-SHA256 of the body with that secret), reproduced",
+        "https://developers.asana.com/docs/webhooks-guide#the-webhook-handshake")
+def asana():
+    secret = "b537207f20cbfa02357cf448134da559e8bd39d61597dcd5631b8012eae53e81"
+    body = '{"events":[{"user":{"gid":"1201","resource_type":"user"},"created_at":"2026-01-01T00:00:00.000Z","action":"changed","resource":{"gid":"1202","resource_type":"task"},"parent":null}]}'
+    return {"cases": [case({"secret_path": "/var/lib/hookgate/asana.secret", "secret": secret},
+                           [("X-Hook-Signature", hmac_hex(secret.encode(), body.encode()))], body, expect={"topic": "changed"})],
+            "handshakes": [handshake("X-Hook-Secret", [("X-Hook-Secret", secret)], "", 200, "",
+                                     reply_headers=[("X-Hook-Secret", secret)])
+                           | {"captured": ["/var/lib/hookgate/asana.secret", secret]}]}
 
 
 @vector("dropbox", "Dropbox's webhook samples (hex HMAC-SHA256 of the body with the app secret; challenge echoed), reproduced",

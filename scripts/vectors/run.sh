@@ -8,4 +8,10 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
+# The providers that publish only an npm SDK: pinned in package.json, installed beside.
+node_dir="$here/../../target/vectors-node"
+mkdir -p "$node_dir"
+cp "$here/package.json" "$node_dir/package.json"
+npm install --prefix "$node_dir" --no-audit --no-fund --silent
+export HOOKGATE_VECTORS_NODE_PATH="$node_dir/node_modules"
 "$venv/bin/python" "$here/generate.py" "$@"

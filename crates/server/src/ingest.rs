@@ -393,6 +393,26 @@ async fn handle(
     if let Some(answer) = answer {
         return match answer {
             Ok(handshake) => {
+                if let Some((path, secret)) = &handshake.captured {
+                    match live.keys.captured.keep(path, secret) {
+                        Ok(kept) => {
+                            tracing::info!(source = name, handshake = %handshake.name, file = %path, new = kept == crate::captured::Kept::Written, "secret handed over in the handshake kept")
+                        }
+                        Err(reason) => {
+                            tracing::warn!(source = name, handshake = %handshake.name, reason = %reason, "handshake refused");
+                            let response = json(
+                                StatusCode::CONFLICT,
+                                r#"{"error":"a secret is already kept for this endpoint"}"#,
+                            );
+                            return Ended::refused(
+                                response,
+                                IngestOutcome::Refused(ErrorKind::BadSignature),
+                                reason,
+                                body.clone(),
+                            );
+                        }
+                    }
+                }
                 tracing::info!(source = name, handshake = %handshake.name, "handshake answered");
                 if let Some(url) = handshake.visit.clone() {
                     let certificates = live.keys.certificates.clone();

@@ -68,6 +68,8 @@ pub struct KeyCache {
     client: reqwest::Client,
     /// AWS SNS signing certificates (kept across reconfigurations).
     pub certificates: crate::certificates::CertificateCache,
+    /// Secrets handed over in handshakes (Asana's), by file.
+    pub captured: crate::captured::CapturedSecrets,
     issuers: Arc<HashMap<String, Arc<IssuerKeys>>>,
     results: prometheus_client::metrics::family::Family<
         crate::metrics::KeyFetchLabels,
@@ -131,6 +133,7 @@ impl KeyCache {
         KeyCache {
             client,
             certificates: Default::default(),
+            captured: Default::default(),
             issuers: Arc::new(map),
             results,
         }
@@ -159,6 +162,7 @@ impl KeyCache {
         KeyCache {
             client: self.client.clone(),
             certificates: self.certificates.clone(),
+            captured: self.captured.clone(),
             issuers: Arc::new(issuers),
             results: self.results.clone(),
         }
@@ -351,5 +355,9 @@ impl KeyLookup for KeyCache {
 
     fn certificate(&self, url: &str) -> Option<Arc<SigningCertificate>> {
         self.certificates.get(url)
+    }
+
+    fn captured_secret(&self, path: &str) -> Option<hookgate_verify::Secret> {
+        self.captured.get(path)
     }
 }

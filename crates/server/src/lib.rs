@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 mod admin;
+pub mod captured;
 pub mod certificates;
 pub mod config;
 mod console;

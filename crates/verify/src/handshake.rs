@@ -53,6 +53,25 @@ pub struct HandshakeConfig {
     /// Tests only: a loopback `http` URL may be visited too.
     #[serde(default)]
     pub visit_loopback: bool,
+    /// A field holding a secret the provider hands over (Asana's `header:X-Hook-Secret`):
+    /// the gateway keeps it in the file `capture_into`, once — a later handshake with
+    /// another secret is refused — for an `hmac` check's `secret_from_handshake`.
+    pub capture: Option<String>,
+    /// The file (an absolute path) the captured secret is kept in.
+    pub capture_into: Option<String>,
+}
+
+/// A capture file must be an absolute path: the gateway writes it whatever its working
+/// directory.
+pub(crate) fn check_capture_path(key: &str, path: &str) -> Result<(), SpecError> {
+    if path.starts_with('/') && !path.ends_with('/') {
+        Ok(())
+    } else {
+        Err(SpecError::new(
+            key,
+            format!("`{path}` is not an absolute file path"),
+        ))
+    }
 }
 
 fn yes() -> bool {
@@ -107,6 +126,8 @@ pub struct HandshakeReply {
     /// A URL to GET once answered (SNS's subscription confirmation), already checked to be
     /// an SNS URL.
     pub visit: Option<String>,
+    /// A secret handed over, and the file to keep it in (`capture`, `capture_into`).
+    pub captured: Option<(String, String)>,
 }
 
 #[derive(Debug)]
@@ -137,6 +158,7 @@ pub struct Handshake {
     body: Vec<Piece>,
     headers: Vec<(String, Vec<Piece>)>,
     visit: Option<(Field, bool)>,
+    capture: Option<(Field, String)>,
 }
 
 impl Handshake {
@@ -213,7 +235,27 @@ impl Handshake {
             Some(text) => Some((Field::parse("visit", text)?, config.visit_loopback)),
             None => None,
         };
+        let capture = match (config.capture, config.capture_into) {
+            (Some(field), Some(path)) => {
+                check_capture_path("capture_into", &path)?;
+                Some((Field::parse("capture", &field)?, path))
+            }
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(SpecError::new(
+                    "capture_into",
+                    "name the file the captured secret is kept in",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(SpecError::new(
+                    "capture",
+                    "name the field holding the secret to keep",
+                ))
+            }
+        };
         Ok(Handshake {
+            capture,
             visit,
             name: config.name,
             when,
@@ -297,7 +339,12 @@ impl Handshake {
                 Some(url)
             }
         };
+        let captured = match &self.capture {
+            Some((field, path)) => Some((path.clone(), self.token(ctx, field)?)),
+            None => None,
+        };
         Ok(HandshakeReply {
+            captured,
             visit,
             name: self.name.clone(),
             status: self.status,

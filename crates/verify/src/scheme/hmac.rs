@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use time::OffsetDateTime;
 
+use super::oidc::KeyLookup;
 use super::{secret_list, SignInput, SignedTimestamp, Verified};
 use crate::error::{ErrorKind, SignError, SpecError, VerifyError};
 use crate::secret::{ct_eq, Encoding, HashAlgorithm, Secret};
@@ -67,6 +68,10 @@ pub struct HmacConfig {
     /// Several shared secrets, all accepted (rotation).
     #[serde(default)]
     pub secrets: Vec<String>,
+    /// The secret a provider hands over in its handshake (Asana's `X-Hook-Secret`), kept
+    /// by the gateway in this file ([`crate::handshake`]'s `capture_into`); looked up when
+    /// verifying, beside any configured secret.
+    pub secret_from_handshake: Option<String>,
 }
 
 /// How a configured HMAC key is written.
@@ -106,12 +111,24 @@ pub struct HmacCheck {
     item_prefix: Option<String>,
     key_encoding: KeyEncoding,
     secrets: Vec<Secret>,
+    captured: Option<String>,
 }
 
 impl HmacCheck {
     /// Validates the configuration.
     pub fn build(config: HmacConfig) -> Result<Self, SpecError> {
-        let secrets = secret_list(config.secret, config.secrets)?
+        let configured = if config.secret_from_handshake.is_some()
+            && config.secret.is_none()
+            && config.secrets.is_empty()
+        {
+            Vec::new()
+        } else {
+            secret_list(config.secret, config.secrets)?
+        };
+        if let Some(name) = &config.secret_from_handshake {
+            crate::handshake::check_capture_path("secret_from_handshake", name)?;
+        }
+        let secrets = configured
             .into_iter()
             .enumerate()
             .map(|(i, secret)| decode_key(config.key_encoding, secret, i))
@@ -178,6 +195,7 @@ impl HmacCheck {
             item_prefix: config.item_prefix.filter(|p| !p.is_empty()),
             key_encoding: config.key_encoding,
             secrets,
+            captured: config.secret_from_handshake,
         })
     }
 
@@ -209,7 +227,21 @@ impl HmacCheck {
         &self,
         ctx: &mut Context<'_, '_>,
         now: OffsetDateTime,
+        keys: &dyn KeyLookup,
     ) -> Result<Verified, VerifyError> {
+        let captured = match &self.captured {
+            Some(name) => match keys.captured_secret(name) {
+                Some(secret) => Some(secret),
+                None if self.secrets.is_empty() => {
+                    return Err(VerifyError::new(
+                        ErrorKind::MissingCredential,
+                        "no secret yet: the provider's handshake has not handed one over",
+                    ))
+                }
+                None => None,
+            },
+            None => None,
+        };
         let raw = match &self.location {
             Location::Header(name) => ctx.request.headers.get(name).map(str::to_owned),
             Location::Body(field) => field.read(ctx, None),
@@ -230,7 +262,7 @@ impl HmacCheck {
         let candidates = self.signatures(ctx, raw)?;
         let signed = &self.signed;
         let mut render_error = None;
-        for (index, secret) in self.secrets.iter().enumerate() {
+        for (index, secret) in self.secrets.iter().chain(captured.as_ref()).enumerate() {
             let expected = self.algorithm.mac(secret.expose(), &mut |sink| {
                 if let Err(e) = signed.render_into(ctx, sink) {
                     render_error = Some(e);
@@ -253,7 +285,7 @@ impl HmacCheck {
                 self.location_name(),
                 self.algorithm.name(),
                 self.signed,
-                self.secrets.len()
+                self.secrets.len() + usize::from(captured.is_some())
             ),
         ))
     }

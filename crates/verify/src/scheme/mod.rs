@@ -219,7 +219,7 @@ impl Check {
         keys: &dyn KeyLookup,
     ) -> Result<Verified, VerifyError> {
         match self {
-            Check::Hmac(c) => c.verify(ctx, now),
+            Check::Hmac(c) => c.verify(ctx, now, keys),
             Check::Jwt(c) => c.verify(ctx, now),
             Check::Oidc(c) => c.verify(ctx, now, keys),
             Check::Token(c) => c.verify(ctx),

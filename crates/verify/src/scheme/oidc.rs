@@ -111,6 +111,12 @@ pub trait KeyLookup {
     fn certificate(&self, _url: &str) -> Option<Arc<super::aws_sns::SigningCertificate>> {
         None
     }
+
+    /// The secret a handshake handed over and the gateway keeps in file `path` (Asana's
+    /// `X-Hook-Secret`), if there is one yet.
+    fn captured_secret(&self, _path: &str) -> Option<crate::secret::Secret> {
+        None
+    }
 }
 
 impl KeyLookup for HashMap<String, Arc<KeySet>> {

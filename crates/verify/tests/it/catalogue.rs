@@ -12,24 +12,12 @@ use crate::vectors;
 /// official SDK, or that need an engine feature not built yet: listed, not guessed.
 const NOT_YET: &[(&str, &str)] = &[
     (
-        "AWS SNS",
-        "needs hookgate to fetch and cache the signing certificate from `https://sns.<region>.amazonaws.com/` and to confirm subscriptions; the verifier does no I/O, so this is server work not built yet",
-    ),
-    (
-        "Asana",
-        "its signing secret arrives only in the `X-Hook-Secret` handshake, so hookgate would have to keep it; the echo alone would leave events unverifiable",
-    ),
-    (
         "Recurly",
         "`recurly-signature` is a timestamp followed by signatures; the exact signed content could not be confirmed from Recurly's documentation or an official SDK verifier",
     ),
     (
         "Front",
         "the signed content of `X-Front-Signature` (with or without `X-Front-Request-Timestamp`) could not be confirmed from Front's documentation or an official SDK",
-    ),
-    (
-        "Sanity",
-        "`sanity-webhook-signature` is `t=…,v1=…`, but the signature's encoding could not be confirmed without Sanity's npm package, which the vector script does not use yet",
     ),
 ];
 

@@ -932,3 +932,63 @@ fn hmac_signature_locations_and_key_encodings_are_checked_when_built() {
     let src = source("[verify]\nkind = \"hmac\"\nsignature = \"header:X-Sig\"\nsecret = \"s\"\n");
     assert_eq!(src.checks()[0].credential_headers(), vec!["X-Sig"]);
 }
+
+/// A lookup holding one secret kept from a handshake (what the gateway's file store does).
+struct Kept(&'static str, &'static str);
+
+impl hookgate_verify::KeyLookup for Kept {
+    fn keys(&self, _issuer: &str) -> Option<std::sync::Arc<hookgate_verify::KeySet>> {
+        None
+    }
+
+    fn captured_secret(&self, path: &str) -> Option<hookgate_verify::Secret> {
+        (path == self.0).then(|| hookgate_verify::Secret::new(self.1))
+    }
+}
+
+#[test]
+fn an_hmac_keyed_with_the_secret_a_handshake_handed_over() {
+    let src = source(
+        "[verify]\nkind = \"hmac\"\nheader = \"X-Hook-Signature\"\nsecret_from_handshake = \"/var/lib/hookgate/a.secret\"\n",
+    );
+    let sig = hex::encode(hookgate_verify::HashAlgorithm::Sha256.mac_of(b"kept", b"{}"));
+    let req = request("/webhook", b"{}", &[("X-Hook-Signature", &sig)]);
+    let err = src
+        .accept(&req, at(0), &hookgate_verify::NoKeys)
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::MissingCredential,
+        "nothing kept yet: {err}"
+    );
+    let accepted = src
+        .accept(&req, at(0), &Kept("/var/lib/hookgate/a.secret", "kept"))
+        .unwrap();
+    assert_eq!(accepted.verified.key_id.as_deref(), Some("secret#0"));
+    let wrong = src
+        .accept(&req, at(0), &Kept("/var/lib/hookgate/a.secret", "other"))
+        .unwrap_err();
+    assert_eq!(wrong.kind(), ErrorKind::BadSignature);
+    assert!(wrong.detail().contains("1 configured secret"), "{wrong}");
+    // A configured secret is tried first; the kept one after it.
+    let both = source(
+        "[verify]\nkind = \"hmac\"\nheader = \"X-Hook-Signature\"\nsecret = \"configured\"\nsecret_from_handshake = \"/var/lib/hookgate/a.secret\"\n",
+    );
+    let accepted = both
+        .accept(&req, at(0), &Kept("/var/lib/hookgate/a.secret", "kept"))
+        .unwrap();
+    assert_eq!(accepted.verified.key_id.as_deref(), Some("secret#1"));
+    let err = both
+        .accept(&req, at(0), &hookgate_verify::NoKeys)
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::BadSignature,
+        "the configured secret alone: {err}"
+    );
+    let relative = try_source(
+        "[verify]\nkind = \"hmac\"\nheader = \"X\"\nsecret_from_handshake = \"a.secret\"\n",
+    )
+    .unwrap_err();
+    assert_eq!(relative.key, "verify.secret_from_handshake");
+}

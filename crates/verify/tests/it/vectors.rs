@@ -44,6 +44,8 @@ pub struct HandshakeCase {
     pub reply_headers: Vec<(String, String)>,
     /// The URL the gateway must GET once answered (SNS's subscription confirmation).
     pub visit: Option<String>,
+    /// The file and secret the gateway must keep (Asana's `X-Hook-Secret`).
+    pub captured: Option<(String, String)>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -334,6 +336,7 @@ fn every_handshake_is_answered_exactly_as_its_provider_expects() {
             );
             assert_eq!(reply.content_type, h.content_type, "{what}: content type");
             assert_eq!(reply.visit, h.visit, "{what}: the URL visited");
+            assert_eq!(reply.captured, h.captured, "{what}: the secret kept");
             for (name, value) in &h.reply_headers {
                 assert!(
                     reply
