@@ -148,15 +148,21 @@ fn benches(c: &mut Criterion) {
 
 const PRESETS: &str = "presets_1KiB";
 
-/// A preset's sample event grown to 1 KiB: a `padding` member in a JSON object, a `Pad`
-/// parameter in a form.
+/// A preset's sample event grown to 1 KiB: a `padding` member in a JSON object (in the
+/// first event of a batch), a `Pad` parameter in a form.
 fn preset_body(p: &hookgate_verify::preset::Preset, now: OffsetDateTime) -> Vec<u8> {
     let (sample, content_type) = p.sample("0f6c7b34-8f5d-4b43-9a7c-6e9b5b1d2c11", now);
     let mut body = sample;
     if content_type == "application/json" {
         let mut json: serde_json::Value = serde_json::from_slice(&body).unwrap();
         let room = 1024usize.saturating_sub(body.len() + 14);
-        json["padding"] = "x".repeat(room).into();
+        // A batch (HubSpot, SendGrid) carries the padding in its first event.
+        let target = if json.is_array() {
+            &mut json[0]
+        } else {
+            &mut json
+        };
+        target["padding"] = "x".repeat(room).into();
         body = serde_json::to_vec(&json).unwrap();
     } else {
         body.extend_from_slice(b"&Pad=");
@@ -165,13 +171,34 @@ fn preset_body(p: &hookgate_verify::preset::Preset, now: OffsetDateTime) -> Vec<
     body
 }
 
+/// A self-signed certificate for `private_pem`, as SNS publishes one.
+fn self_signed(private_pem: &str) -> Vec<u8> {
+    use openssl::x509::{X509NameBuilder, X509};
+    let key = openssl::pkey::PKey::private_key_from_pem(private_pem.as_bytes()).unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "sns.amazonaws.com")
+        .unwrap();
+    let name = name.build();
+    let mut cert = X509::builder().unwrap();
+    cert.set_subject_name(&name).unwrap();
+    cert.set_issuer_name(&name).unwrap();
+    cert.set_pubkey(&key).unwrap();
+    cert.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    cert.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
+        .unwrap();
+    cert.sign(&key, openssl::hash::MessageDigest::sha256())
+        .unwrap();
+    cert.build().to_pem().unwrap()
+}
+
 /// The key a public-key preset's bench signs with: the algorithm its vector uses.
 fn bench_key(preset: &str) -> Option<hookgate_verify::Algorithm> {
     use hookgate_verify::Algorithm;
     Some(match preset {
         "discord" | "telnyx" => Algorithm::EdDSA,
         "sendgrid" => Algorithm::ES256,
-        "fusionauth" => Algorithm::RS256,
+        "fusionauth" | "aws-sns" => Algorithm::RS256,
         "qitech" => Algorithm::ES512,
         _ => return None,
     })
@@ -183,6 +210,7 @@ fn bench_key(preset: &str) -> Option<hookgate_verify::Algorithm> {
 fn presets(c: &mut Criterion) -> Vec<(String, bool)> {
     use hookgate_verify::keygen::KeyPair;
     use hookgate_verify::preset::{self, ParamKind};
+    use hookgate_verify::scheme::aws_sns::{Certificates, SigningCertificate};
     let now = OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
     let mut group = c.benchmark_group(PRESETS);
     group.throughput(Throughput::Elements(1));
@@ -215,26 +243,42 @@ fn presets(c: &mut Criterion) -> Vec<(String, bool)> {
             spec.insert("public_key".into(), pair.public_pem.clone().into());
             signing.private_key_pem = Some(pair.private_pem.clone());
         }
+        // SNS: a certificate for a generated key, as if fetched from its URL.
+        let mut lookup = Certificates::default();
+        if p.name() == "aws-sns" {
+            let pair = KeyPair::generate(bench_key("aws-sns").unwrap(), "bench").unwrap();
+            let url = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-bench.pem";
+            let cert = SigningCertificate::from_pem(&self_signed(&pair.private_pem)).unwrap();
+            lookup.0.insert(url.to_owned(), std::sync::Arc::new(cert));
+            signing.private_key_pem = Some(pair.private_pem.clone());
+            signing.key_id = Some(url.to_owned());
+        }
         spec.insert("preset".into(), p.name().into());
         let src = Source::build(serde_json::from_value(spec.into()).unwrap()).unwrap();
         let mut body = preset_body(p, now);
         let mut headers = hookgate_verify::Headers::new();
+        headers.set("Content-Type", p.sample("x", now).1.to_owned());
         for (k, v) in p.sample_headers() {
             headers.set(&k, v);
+        }
+        // An id read from a header is there, as `hookgate send` puts it (Polar signs it).
+        if let Some(hookgate_verify::Field::Header(name)) = src.id_fields().first() {
+            headers.set(name, "msg_bench");
         }
         let mut req = Request::post("/webhook", &body);
         req.headers = headers.clone();
         let signed_body = src.sign(&mut req, now, &signing).unwrap();
-        let headers = req.headers;
+        let (headers, query) = (req.headers, req.query);
         if let Some(signed_body) = signed_body {
             body = signed_body;
         }
         let mut req = Request::post("/webhook", &body);
         req.headers = headers;
-        src.accept(&req, now, &NoKeys)
+        req.query = query;
+        src.accept(&req, now, &lookup)
             .unwrap_or_else(|e| panic!("{}: {e}", p.name()));
         group.bench_function(p.name(), |b| {
-            b.iter(|| src.accept(black_box(&req), now, &NoKeys).unwrap())
+            b.iter(|| src.accept(black_box(&req), now, &lookup).unwrap())
         });
         names.push((p.name().to_owned(), src.is_asymmetric()));
     }
