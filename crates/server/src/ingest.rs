@@ -57,6 +57,48 @@ fn reply(reply: &Reply) -> Response {
     response
 }
 
+/// How a request refused before it is stored ends.
+fn refused_for(
+    source: &str,
+    responses: &hookgate_verify::Responses,
+    refusal: Refusal,
+    body: &Bytes,
+) -> Ended {
+    match refusal {
+        Refusal::Verify(e) => Ended::refused(
+            reply(responses.reply(Outcome::Refused(&e))),
+            IngestOutcome::Refused(e.kind()),
+            e.detail(),
+            body.clone(),
+        ),
+        Refusal::Overloaded => Ended::refused(
+            with_retry_after(reply(responses.reply(Outcome::Unavailable))),
+            IngestOutcome::Overloaded,
+            "every place in the public-key verification pool is busy; answered 503",
+            body.clone(),
+        ),
+        Refusal::KeysUnavailable(reason) => keys_unavailable(source, responses, reason, body),
+    }
+}
+
+/// The answer when the keys to verify with (an issuer's, or an SNS certificate) cannot be
+/// had: the provider retries later.
+fn keys_unavailable(
+    source: &str,
+    responses: &hookgate_verify::Responses,
+    reason: String,
+    body: &Bytes,
+) -> Ended {
+    tracing::error!(source, reason = %capped(&reason, LOGGED_DETAIL), "cannot verify: keys unavailable");
+    let response = with_retry_after(reply(responses.reply(Outcome::Internal)));
+    Ended::refused(
+        response,
+        IngestOutcome::KeysUnavailable,
+        reason,
+        body.clone(),
+    )
+}
+
 /// A handshake's answer: not stored, so no `hookgate-event-id`. A reflected value is a
 /// plain token (the verifier's rule), and `nosniff` keeps a browser from reading it as
 /// anything but its declared type.
@@ -373,21 +415,22 @@ async fn handle(
         peer: peer.map(|p| p.ip()),
     };
     let received = OffsetDateTime::now_utc();
-    let mut answer = source.handshake(&request, received, &live.keys);
+    let handshake =
+        |gateway, live| answer_handshake(gateway, live, source_config, &request, &body, received);
+    let mut answer = match handshake(gateway, live).await {
+        Ok(answer) => answer,
+        Err(refusal) => return refused_for(name, responses, refusal, &body),
+    };
     // A signed handshake (SNS's SubscriptionConfirmation) may need its certificate first.
     if let Some(Err(e)) = &answer {
         if let (ErrorKind::KeysNotLoaded, Some(url)) = (e.kind(), e.certificate()) {
             if let Err(reason) = live.keys.certificates.fetch(url).await {
-                tracing::error!(source = name, reason = %capped(&reason, LOGGED_DETAIL), "cannot verify: certificate unavailable");
-                let response = with_retry_after(reply(responses.reply(Outcome::Internal)));
-                return Ended::refused(
-                    response,
-                    IngestOutcome::KeysUnavailable,
-                    reason,
-                    body.clone(),
-                );
+                return keys_unavailable(name, responses, reason, &body);
             }
-            answer = source.handshake(&request, received, &live.keys);
+            answer = match handshake(gateway, live).await {
+                Ok(answer) => answer,
+                Err(refusal) => return refused_for(name, responses, refusal, &body),
+            };
         }
     }
     if let Some(answer) = answer {
@@ -428,40 +471,12 @@ async fn handle(
                 }
                 Ended::ok(handshake_response(handshake), IngestOutcome::Handshake)
             }
-            Err(e) => Ended::refused(
-                reply(responses.reply(Outcome::Refused(&e))),
-                IngestOutcome::Refused(e.kind()),
-                e.detail(),
-                body.clone(),
-            ),
+            Err(e) => refused_for(name, responses, Refusal::Verify(e), &body),
         };
     }
     let accepted = match verify(gateway, live, source_config, &request, &body, received).await {
         Ok(accepted) => accepted,
-        Err(Refusal::Verify(e)) => {
-            let response = reply(responses.reply(Outcome::Refused(&e)));
-            return Ended::refused(
-                response,
-                IngestOutcome::Refused(e.kind()),
-                e.detail(),
-                body.clone(),
-            );
-        }
-        Err(Refusal::Overloaded) => {
-            let response = with_retry_after(reply(responses.reply(Outcome::Unavailable)));
-            let detail = "every place in the public-key verification pool is busy; answered 503";
-            return Ended::refused(response, IngestOutcome::Overloaded, detail, body.clone());
-        }
-        Err(Refusal::KeysUnavailable(reason)) => {
-            tracing::error!(source = name, reason = %capped(&reason, LOGGED_DETAIL), "cannot verify: issuer keys unavailable");
-            let response = with_retry_after(reply(responses.reply(Outcome::Internal)));
-            return Ended::refused(
-                response,
-                IngestOutcome::KeysUnavailable,
-                reason,
-                body.clone(),
-            );
-        }
+        Err(refusal) => return refused_for(name, responses, refusal, &body),
     };
     let mut event = new_event(
         name,
@@ -691,8 +706,55 @@ async fn accept(
     body: &Bytes,
     now: OffsetDateTime,
 ) -> Result<Result<Accepted, VerifyError>, Refusal> {
+    run_checks(
+        gateway,
+        live,
+        source,
+        request,
+        body,
+        move |source, request, keys| source.accept(request, now, keys),
+    )
+    .await
+}
+
+/// The answer to a handshake (`None` when the request is not one), its checks run like an
+/// event's: on the public-key pool when the source may need a public-key operation.
+async fn answer_handshake(
+    gateway: &Gateway,
+    live: &Live,
+    source: &SourceConfig,
+    request: &Request<'_>,
+    body: &Bytes,
+    now: OffsetDateTime,
+) -> Result<Option<Result<HandshakeReply, VerifyError>>, Refusal> {
+    if source.source.handshakes().is_empty() {
+        return Ok(None);
+    }
+    run_checks(
+        gateway,
+        live,
+        source,
+        request,
+        body,
+        move |source, request, keys| source.handshake(request, now, keys),
+    )
+    .await
+}
+
+/// Runs `checks` on the request: inline for an HMAC-only source, else on the blocking pool
+/// within [`Gateway::verify_pool`] (see [`accept`]).
+async fn run_checks<T: Send + 'static>(
+    gateway: &Gateway,
+    live: &Live,
+    source: &SourceConfig,
+    request: &Request<'_>,
+    body: &Bytes,
+    checks: impl FnOnce(&hookgate_verify::Source, &Request<'_>, &crate::jwks::KeyCache) -> T
+        + Send
+        + 'static,
+) -> Result<T, Refusal> {
     if !source.asymmetric {
-        return Ok(source.source.accept(request, now, &live.keys));
+        return Ok(checks(&source.source, request, &live.keys));
     }
     let place = tokio::time::timeout(VERIFY_WAIT, gateway.verify_pool.clone().acquire_owned())
         .await
@@ -716,7 +778,7 @@ async fn accept(
             body: &body,
             peer,
         };
-        source.accept(&request, now, &keys)
+        checks(&source, &request, &keys)
     })
     .await
     .map_err(|e| Refusal::KeysUnavailable(format!("verification task failed: {e}")))

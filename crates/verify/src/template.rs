@@ -108,13 +108,6 @@ impl Template {
         &self.source
     }
 
-    /// Whether the template reads the body's JSON.
-    pub fn uses_json(&self) -> bool {
-        self.parts
-            .iter()
-            .any(|p| matches!(p, Part::Json(_) | Part::JsonOrEmpty(_)))
-    }
-
     /// Whether the template reads a digest of the body (`{body:md5}`, `{body:sha256}`).
     pub fn uses_body_digest(&self) -> bool {
         self.parts

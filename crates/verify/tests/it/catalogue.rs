@@ -13,11 +13,11 @@ use crate::vectors;
 const NOT_YET: &[(&str, &str)] = &[
     (
         "Recurly",
-        "`recurly-signature` is a timestamp followed by signatures; the exact signed content could not be confirmed from Recurly's documentation or an official SDK verifier",
+        "its documentation gives `recurly-signature: <timestamp>,<signature>,…` (HMAC-SHA256 hex), but the exact signed message could not be read in full, and its verifiers are in the Ruby, Go and Java clients, not in a PyPI or npm package the vector script can run",
     ),
     (
         "Front",
-        "the signed content of `X-Front-Signature` (with or without `X-Front-Request-Timestamp`) could not be confirmed from Front's documentation or an official SDK",
+        "application webhooks sign `{x-front-request-timestamp}:{body}` (base64 HMAC-SHA256 with the app secret), but the answer its `x-front-challenge` validation request expects is not documented in what could be read",
     ),
 ];
 

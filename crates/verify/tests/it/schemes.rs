@@ -992,3 +992,221 @@ fn an_hmac_keyed_with_the_secret_a_handshake_handed_over() {
     .unwrap_err();
     assert_eq!(relative.key, "verify.secret_from_handshake");
 }
+
+mod sns {
+    use std::sync::Arc;
+
+    use hookgate_verify::scheme::aws_sns::{Certificates, SigningCertificate};
+    use hookgate_verify::{ErrorKind, KeyLookup, SigningKeys};
+
+    use crate::support::*;
+
+    const URL: &str = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-test.pem";
+    const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:orders";
+
+    /// A generated RSA key in PEM and the lookup holding its self-signed certificate.
+    fn key_and_certificate() -> (String, Certificates) {
+        use openssl::x509::{X509NameBuilder, X509};
+        let key =
+            openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "sns.amazonaws.com")
+            .unwrap();
+        let name = name.build();
+        let mut cert = X509::builder().unwrap();
+        cert.set_subject_name(&name).unwrap();
+        cert.set_issuer_name(&name).unwrap();
+        cert.set_pubkey(&key).unwrap();
+        cert.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        cert.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
+        cert.sign(&key, openssl::hash::MessageDigest::sha256())
+            .unwrap();
+        let pem = cert.build().to_pem().unwrap();
+        let certificate = SigningCertificate::from_pem(&pem).unwrap();
+        assert_eq!(
+            format!("{certificate:?}"),
+            "SigningCertificate",
+            "no key material printed"
+        );
+        let mut lookup = Certificates::default();
+        lookup.0.insert(URL.to_owned(), Arc::new(certificate));
+        assert!(lookup.keys("https://issuer.example").is_none());
+        let private = String::from_utf8(key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+        (private, lookup)
+    }
+
+    fn sns_source(versions: &str) -> hookgate_verify::Source {
+        source(&format!(
+            "[verify]\nkind = \"aws-sns\"\ntopic_arn = \"{TOPIC}\"\n{versions}\n"
+        ))
+    }
+
+    fn signed(src: &hookgate_verify::Source, private: &str, message: &str) -> Vec<u8> {
+        let mut req = request("/sns", message.as_bytes(), &[]);
+        let keys = SigningKeys {
+            private_key_pem: Some(private.to_owned()),
+            key_id: Some(URL.to_owned()),
+            ..SigningKeys::default()
+        };
+        src.sign(&mut req, at(0), &keys)
+            .unwrap()
+            .expect("the signature goes into the message")
+    }
+
+    const NOTIFICATION: &str = r#"{"Type":"Notification","MessageId":"m-1","TopicArn":"arn:aws:sns:us-east-1:123456789012:orders","Message":"hello","Timestamp":"2026-01-01T00:00:00.000Z"}"#;
+
+    #[test]
+    fn signs_and_verifies_each_signature_version_and_only_the_accepted_ones() {
+        let (private, lookup) = key_and_certificate();
+        for (versions, declared) in [
+            ("signature_versions = [\"1\"]", "1"),
+            ("signature_versions = [\"2\"]", "2"),
+            ("", "2"),
+        ] {
+            let src = sns_source(versions);
+            let body = signed(&src, &private, NOTIFICATION);
+            let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(json["SignatureVersion"], declared, "{versions}");
+            assert_eq!(json["SigningCertURL"], URL);
+            // A message without `Subject` signs and verifies: the field is optional.
+            src.accept(&request("/sns", &body, &[]), at(0), &lookup)
+                .unwrap_or_else(|e| panic!("{versions}: {e}"));
+            let other = if declared == "1" { "2" } else { "1" };
+            let only_other = sns_source(&format!("signature_versions = [\"{other}\"]"));
+            let err = only_other
+                .accept(&request("/sns", &body, &[]), at(0), &lookup)
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::UnsupportedAlgorithm, "{versions}");
+        }
+        // Declaring the other version than the one signed with fails the signature.
+        let body = signed(
+            &sns_source("signature_versions = [\"1\"]"),
+            &private,
+            NOTIFICATION,
+        );
+        let relabelled = String::from_utf8(body)
+            .unwrap()
+            .replace(r#""SignatureVersion":"1""#, r#""SignatureVersion":"2""#);
+        let err = sns_source("")
+            .accept(&request("/sns", relabelled.as_bytes(), &[]), at(0), &lookup)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BadSignature);
+        // Without the certificate: the caller is told which URL to fetch.
+        let err = sns_source("")
+            .accept(
+                &request(
+                    "/sns",
+                    &signed(&sns_source(""), &private, NOTIFICATION),
+                    &[],
+                ),
+                at(0),
+                &Certificates::default(),
+            )
+            .unwrap_err();
+        assert_eq!(
+            (err.kind(), err.certificate()),
+            (ErrorKind::KeysNotLoaded, Some(URL))
+        );
+    }
+
+    #[test]
+    fn configuration_errors_name_their_key() {
+        for (table, key) in [
+            ("topic_arn = \"orders\"", "topic_arn"),
+            ("topic_arn = []", "topic_arn"),
+            (
+                &format!("topic_arn = \"{TOPIC}\"\nsignature_versions = []"),
+                "signature_versions",
+            ),
+            (
+                &format!("topic_arn = \"{TOPIC}\"\nsignature_versions = [\"3\"]"),
+                "signature_versions",
+            ),
+            (
+                &format!("topic_arn = \"{TOPIC}\"\nsignature_versions = [\"2\", \"3\"]"),
+                "signature_versions",
+            ),
+        ] {
+            let err = try_source(&format!("[verify]\nkind = \"aws-sns\"\n{table}\n")).unwrap_err();
+            assert_eq!(err.key, format!("verify.{key}"), "{table}");
+        }
+    }
+}
+
+#[test]
+fn errors_name_where_the_signature_was_read_and_keys_must_decode_to_something() {
+    let src = source("[verify]\nkind = \"hmac\"\nheader = \"X-Sig\"\nsecret = \"s\"\n");
+    let err = accept(
+        &src,
+        &request("/webhook", b"{}", &[("X-Sig", "abcd")]),
+        at(0),
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BadSignature);
+    assert!(err.detail().starts_with("`X-Sig` does not match"), "{err}");
+    let in_body = source("[verify]\nkind = \"hmac\"\nsignature = \"json:/sig\"\nsecret = \"s\"\n");
+    let err = accept(
+        &in_body,
+        &request("/webhook", br#"{"sig":"zz"}"#, &[]),
+        at(0),
+    )
+    .unwrap_err();
+    assert!(err.detail().starts_with("`json:/sig` is not"), "{err}");
+    // A secret that decodes to nothing is no key.
+    let err = try_source(
+        "[verify]\nkind = \"hmac\"\nheader = \"X\"\nkey_encoding = \"hex\"\nsecret = \" \"\n",
+    )
+    .unwrap_err();
+    assert_eq!(err.key, "verify.secret");
+}
+
+#[test]
+fn public_key_errors_name_the_key_in_a_list() {
+    let (_, public) = keypair("EdDSA");
+    let one = try_source(
+        "[verify]\nkind = \"public-key\"\nalgorithm = \"ed25519\"\nheader = \"X\"\npublic_key = \"nope!\"\n",
+    )
+    .unwrap_err();
+    assert_eq!(one.key, "verify.public_key");
+    let listed = try_source(&format!(
+        "[verify]\nkind = \"public-key\"\nalgorithm = \"ed25519\"\nheader = \"X\"\npublic_key = [{}, \"nope!\"]\n",
+        toml_str(&public)
+    ))
+    .unwrap_err();
+    assert_eq!(listed.key, "verify.public_key[1]");
+}
+
+#[test]
+fn an_ed25519_key_may_be_given_as_der_too() {
+    use base64::Engine as _;
+    let key = openssl::pkey::PKey::generate_ed25519().unwrap();
+    let der = key.public_key_to_der().unwrap();
+    for text in [
+        base64::engine::general_purpose::STANDARD.encode(&der),
+        hex::encode(&der),
+    ] {
+        try_source(&format!(
+            "[verify]\nkind = \"public-key\"\nalgorithm = \"ed25519\"\nheader = \"X\"\npublic_key = \"{text}\"\n"
+        ))
+        .unwrap_or_else(|e| panic!("{text}: {e}"));
+    }
+}
+
+#[test]
+fn a_key_openssl_cannot_read_says_why() {
+    let err = try_source(
+        "[verify]\nkind = \"public-key\"\nalgorithm = \"ed25519\"\nheader = \"X\"\npublic_key = \"\"\"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\"\"\"\n",
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    let reason = text
+        .split("is not a public key in PEM: ")
+        .nth(1)
+        .unwrap_or("");
+    assert!(
+        reason.starts_with("error:"),
+        "OpenSSL's reason is kept: {text}"
+    );
+}
