@@ -438,11 +438,12 @@ async fn handle(
             Ok(handshake) => {
                 if let Some((path, secret)) = &handshake.captured {
                     match live.keys.captured.keep(path, secret) {
-                        Ok(kept) => {
-                            tracing::info!(source = name, handshake = %handshake.name, file = %path, new = kept == crate::captured::Kept::Written, "secret handed over in the handshake kept")
+                        Ok(crate::captured::Kept::Written) => {
+                            tracing::info!(source = name, handshake = %handshake.name, file = %path, "secret handed over in the handshake kept")
                         }
+                        Ok(crate::captured::Kept::Same) => {}
+                        // Recorded (and logged, sampled) as a refusal: anyone can send this.
                         Err(reason) => {
-                            tracing::warn!(source = name, handshake = %handshake.name, reason = %reason, "handshake refused");
                             let response = json(
                                 StatusCode::CONFLICT,
                                 r#"{"error":"a secret is already kept for this endpoint"}"#,
@@ -456,7 +457,17 @@ async fn handle(
                         }
                     }
                 }
-                tracing::info!(source = name, handshake = %handshake.name, "handshake answered");
+                // A signed handshake is the provider's: worth a line. An unsigned one (a
+                // GET challenge) anyone can send, so it is logged at debug only.
+                let signed = source
+                    .handshakes()
+                    .iter()
+                    .any(|h| h.name() == handshake.name && h.is_verified());
+                if signed {
+                    tracing::info!(source = name, handshake = %handshake.name, "handshake answered");
+                } else {
+                    tracing::debug!(source = name, handshake = %handshake.name, "handshake answered");
+                }
                 if let Some(url) = handshake.visit.clone() {
                     let certificates = live.keys.certificates.clone();
                     let source = name.to_owned();
