@@ -14,6 +14,15 @@ use hookgate_verify::Secret;
 /// is not a file read each.
 const ABSENT_FOR: Duration = Duration::from_secs(1);
 
+/// Why [`CapturedSecrets::keep`] kept nothing.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotKept {
+    /// The file holds another secret: the handshake is refused.
+    Conflict(String),
+    /// The file could not be written or read: hookgate's side failed.
+    Io(String),
+}
+
 /// What [`CapturedSecrets::keep`] did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Kept {
@@ -57,26 +66,26 @@ impl CapturedSecrets {
 
     /// Keeps `secret` in `path` unless the file exists: the same secret again is fine, another
     /// one is refused.
-    pub fn keep(&self, path: &str, secret: &str) -> Result<Kept, String> {
+    pub fn keep(&self, path: &str, secret: &str) -> Result<Kept, NotKept> {
         let mut file = match open_new(path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let held = std::fs::read_to_string(path)
-                    .map_err(|e| format!("{path} exists but cannot be read: {e}"))?;
+                    .map_err(|e| NotKept::Io(format!("{path} exists but cannot be read: {e}")))?;
                 return if hookgate_verify::ct_eq_any_len(held.trim().as_bytes(), secret.as_bytes())
                 {
                     Ok(Kept::Same)
                 } else {
-                    Err(format!(
+                    Err(NotKept::Conflict(format!(
                         "{path} already holds another secret; delete it to accept a new handshake"
-                    ))
+                    )))
                 };
             }
-            Err(e) => return Err(format!("cannot create {path}: {e}")),
+            Err(e) => return Err(NotKept::Io(format!("cannot create {path}: {e}"))),
         };
         file.write_all(secret.as_bytes())
             .and_then(|()| file.sync_all())
-            .map_err(|e| format!("cannot write {path}: {e}"))?;
+            .map_err(|e| NotKept::Io(format!("cannot write {path}: {e}")))?;
         self.known
             .write()
             .expect("lock")
@@ -117,10 +126,10 @@ mod tests {
         assert_eq!(secrets.keep(path, "abc123"), Ok(Kept::Written));
         assert_eq!(secrets.get(path).unwrap().expose(), b"abc123");
         assert_eq!(secrets.keep(path, "abc123"), Ok(Kept::Same));
-        assert!(secrets
-            .keep(path, "other")
-            .unwrap_err()
-            .contains("already holds"));
+        assert!(matches!(
+            secrets.keep(path, "other"),
+            Err(NotKept::Conflict(reason)) if reason.contains("already holds")
+        ));
         assert_eq!(std::fs::read_to_string(path).unwrap(), "abc123");
         #[cfg(unix)]
         {
@@ -134,9 +143,9 @@ mod tests {
             b"abc123"
         );
         let missing_dir = dir.path().join("no/such/dir/x");
-        assert!(secrets
-            .keep(missing_dir.to_str().unwrap(), "s")
-            .unwrap_err()
-            .contains("cannot create"));
+        assert!(matches!(
+            secrets.keep(missing_dir.to_str().unwrap(), "s"),
+            Err(NotKept::Io(reason)) if reason.contains("cannot create")
+        ));
     }
 }

@@ -443,7 +443,7 @@ async fn handle(
                         }
                         Ok(crate::captured::Kept::Same) => {}
                         // Recorded (and logged, sampled) as a refusal: anyone can send this.
-                        Err(reason) => {
+                        Err(crate::captured::NotKept::Conflict(reason)) => {
                             let response = json(
                                 StatusCode::CONFLICT,
                                 r#"{"error":"a secret is already kept for this endpoint"}"#,
@@ -451,6 +451,18 @@ async fn handle(
                             return Ended::refused(
                                 response,
                                 IngestOutcome::Refused(ErrorKind::BadSignature),
+                                reason,
+                                body.clone(),
+                            );
+                        }
+                        // Our side failed: the provider is asked to try again.
+                        Err(crate::captured::NotKept::Io(reason)) => {
+                            tracing::error!(source = name, reason = %reason, "the handshake's secret cannot be kept");
+                            let response =
+                                with_retry_after(reply(responses.reply(Outcome::Internal)));
+                            return Ended::refused(
+                                response,
+                                IngestOutcome::Unavailable,
                                 reason,
                                 body.clone(),
                             );

@@ -173,4 +173,21 @@ async fn asana_keeps_the_secret_of_its_handshake_and_verifies_with_it() {
     let gw = spawn_in(state, &config).await;
     assert_eq!(event(&gw).await, 200, "the kept secret survives a restart");
     gw.stop().await;
+
+    // A file that cannot be written is hookgate's failure: 503, for Asana to retry.
+    let unwritable =
+        format!(
+        "[[source]]\nname = \"asana\"\npath = \"/asana\"\npreset = \"asana\"\nsecret_path = {}\n",
+        quoted(&dir.path().join("missing/asana.secret").display().to_string())
+    );
+    let gw = spawn(&unwritable).await;
+    let response = client()
+        .post(gw.url("/asana"))
+        .header("X-Hook-Secret", secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    gw.stop().await;
 }
