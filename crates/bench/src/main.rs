@@ -26,6 +26,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+mod brokers;
 mod console;
 
 const SECRET: &str = "bench-secret";
@@ -77,6 +78,18 @@ enum Scenario {
         #[arg(long, default_value_t = 64)]
         connections: usize,
     },
+    /// Ingest and delivery end to end into each broker destination that is running here
+    /// (NATS JetStream 4222, Redis 6379, RabbitMQ 5672 guest/guest, Mosquitto 1883), each
+    /// beside the HTTP destination to a fast receiver (the baseline) in the same run.
+    Brokers {
+        /// Connections sending.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// Destination concurrencies to measure (attempts in flight, pipelined on one
+        /// connection to the broker).
+        #[arg(long, value_delimiter = ',', default_value = "256")]
+        concurrency: Vec<usize>,
+    },
     /// Durable ingest with metrics recorded and with `[admin] metrics = false`, alternating
     /// (`rounds` runs of each), to measure what the metrics cost.
     Metrics {
@@ -117,6 +130,13 @@ enum Scenario {
         /// offer is bounded by the latency: use enough of them).
         #[arg(long, default_value_t = 128)]
         connections: usize,
+        /// The destination: `http` (a fast local receiver), or a broker running here
+        /// (`nats`, `redis`, `amqp`, `mqtt`; see `brokers`).
+        #[arg(long, default_value = "http")]
+        sink: String,
+        /// The destination's concurrency.
+        #[arg(long, default_value_t = 256)]
+        concurrency: usize,
     },
 }
 
@@ -385,6 +405,23 @@ fn main() -> anyhow::Result<()> {
                 args.body,
             ));
         }
+        Some(Scenario::Brokers {
+            connections,
+            concurrency,
+        }) => {
+            return runtime.block_on(async {
+                let (receiver, _) = fast_receiver().await?;
+                brokers::brokers(
+                    &binary,
+                    &receiver,
+                    connections,
+                    &concurrency,
+                    args.duration,
+                    args.body,
+                )
+                .await
+            })
+        }
         Some(Scenario::Delivery { connections }) => {
             return runtime.block_on(delivery(&binary, connections, args.duration, args.body))
         }
@@ -430,11 +467,18 @@ fn main() -> anyhow::Result<()> {
         Some(Scenario::Bodies { connections }) => {
             return runtime.block_on(bodies(&binary, connections));
         }
-        Some(Scenario::Backlog { rate, connections }) => {
+        Some(Scenario::Backlog {
+            rate,
+            connections,
+            sink,
+            concurrency,
+        }) => {
             return runtime.block_on(backlog(
                 &binary,
                 rate,
                 connections,
+                &sink,
+                concurrency,
                 args.duration,
                 args.body,
             ))
@@ -899,15 +943,41 @@ async fn delivery(
     Ok(())
 }
 
-/// Open loop: `rate` events/s for `duration`, the pending backlog sampled every 5 s.
+/// Open loop: `rate` events/s for `duration` into the `sink` destination, the pending
+/// backlog sampled every 5 s.
 async fn backlog(
     binary: &Path,
     rate: u64,
     connections: usize,
+    sink: &str,
+    concurrency: usize,
     duration: Duration,
     body: usize,
 ) -> anyhow::Result<()> {
-    let (dir, server, delivered) = start_delivering(binary).await?;
+    let dir = tempfile::tempdir()?;
+    let (receiver, received) = fast_receiver().await?;
+    let run_name = format!("backlog{sink}x{:x}", std::process::id());
+    let (destination, reachable) = brokers::destination(sink, &run_name, &receiver);
+    if !reachable {
+        bail!("{sink}: the broker is not running here");
+    }
+    brokers::prepare(sink, &run_name).await?;
+    let server = start(
+        binary,
+        dir.path(),
+        "sqlite://./data/hookgate.db",
+        &format!("[[destination]]\nname = \"bus\"\nconcurrency = {concurrency}\n{destination}\n[[route]]\nto = \"bus\"\n"),
+    )?;
+    // The receiver counts HTTP deliveries as they arrive; a broker's are the store's count
+    // of acknowledged ones.
+    let (store_dir, counter) = (dir.path().to_owned(), received.clone());
+    let delivered = move || -> anyhow::Result<usize> {
+        if sink == "http" {
+            Ok(counter.load(Ordering::Relaxed))
+        } else {
+            Ok(brokers::delivered(&store_dir)? as usize)
+        }
+    };
     let total = (rate as f64 * duration.as_secs_f64()) as usize;
     let requests = Arc::new(presign(total, body, "backlog"));
     let per_connection = Duration::from_secs_f64(connections as f64 / rate as f64);
@@ -915,7 +985,7 @@ async fn backlog(
     let acked = Arc::new(AtomicUsize::new(0));
     let last_ack_us = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
-    println!("delivery backlog: {rate} events/s offered for {duration:?} on {connections} connections, {body} B bodies, HTTP destination on loopback");
+    println!("delivery backlog: {rate} events/s offered for {duration:?} on {connections} connections, {body} B bodies, {sink} destination (concurrency {concurrency}) on loopback");
     println!(
         "{:>6} {:>12} {:>12} {:>10}",
         "t (s)", "acknowledged", "delivered", "backlog"
@@ -965,7 +1035,7 @@ async fn backlog(
             "{:>6.0} {:>12} {:>12} {:>10}",
             started.elapsed().as_secs_f64(),
             acked.load(Ordering::Relaxed),
-            delivered.load(Ordering::Relaxed),
+            delivered()?,
             backlog
         );
         if finished {
@@ -978,13 +1048,17 @@ async fn backlog(
     let acked = acked.load(Ordering::Relaxed);
     let sending = Duration::from_micros(last_ack_us.load(Ordering::Relaxed));
     let drain_started = Instant::now();
-    while delivered.load(Ordering::Relaxed) < acked {
+    while delivered()? < acked {
         if drain_started.elapsed() > Duration::from_secs(300) {
             bail!("backlog did not drain in 5 minutes");
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let end_to_end = delivered.last().saturating_duration_since(started);
+    let end_to_end = if sink == "http" {
+        received.last().saturating_duration_since(started)
+    } else {
+        started.elapsed()
+    };
     println!(
         "offered {rate}/s: acknowledged {acked} in {:.1} s ({:.0}/s), all delivered {:.1} s after the start ({:.0}/s end to end)",
         sending.as_secs_f64(),
@@ -996,6 +1070,11 @@ async fn backlog(
         "largest backlog sampled: {worst} deliveries ({:.2} s of traffic)",
         worst as f64 / rate as f64
     );
+    let at_broker = brokers::count_and_remove(sink, &run_name, acked).await?;
+    if !at_broker.is_empty() {
+        println!("at the broker: {at_broker}");
+    }
+    drop(server);
     Ok(())
 }
 

@@ -252,6 +252,39 @@ impl From<anyhow::Error> for Failure {
 
 pub(crate) type CommandResult = Result<ExitCode, Failure>;
 
+/// What each broker destination's broker says (reachable; for NATS, whether its stream
+/// exists), each within 5 seconds, all at once; `None` for the other kinds.
+fn probe_brokers(
+    destinations: &[std::sync::Arc<hookgate_server::delivery::Destination>],
+) -> Vec<Option<Result<String, String>>> {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return destinations.iter().map(|_| None).collect();
+    };
+    runtime.block_on(async {
+        let mut probes = tokio::task::JoinSet::new();
+        for (i, destination) in destinations.iter().enumerate() {
+            let destination = destination.clone();
+            probes.spawn(async move {
+                let probe = tokio::time::timeout(
+                    std::time::Duration::from_secs(5),
+                    destination.sink.probe(),
+                )
+                .await
+                .unwrap_or_else(|_| Some(Err("the broker did not answer within 5s".into())));
+                (i, probe)
+            });
+        }
+        let mut found = vec![None; destinations.len()];
+        while let Some(Ok((i, probe))) = probes.join_next().await {
+            found[i] = probe;
+        }
+        found
+    })
+}
+
 fn check_config(config: &std::path::Path) -> CommandResult {
     // Every error, not only the first: one run of check-config shows all there is to fix.
     let loaded =
@@ -297,12 +330,30 @@ fn check_config(config: &std::path::Path) -> CommandResult {
             schemes.join(" + ")
         );
     }
-    for destination in &loaded.destinations {
-        outln!(
-            "destination {}: {}",
-            destination.name,
-            destination.sink.kind()
-        );
+    let probes = probe_brokers(&loaded.destinations);
+    for (destination, probe) in loaded.destinations.iter().zip(probes) {
+        match probe {
+            None => outln!(
+                "destination {}: {}",
+                destination.name,
+                destination.sink.kind()
+            ),
+            Some(Ok(state)) => outln!(
+                "destination {}: {} ({state})",
+                destination.name,
+                destination.sink.kind()
+            ),
+            // The file is valid; the broker's state is not the file's, and may change
+            // before `serve` starts: said, not fatal.
+            Some(Err(why)) => {
+                outln!(
+                    "destination {}: {}",
+                    destination.name,
+                    destination.sink.kind()
+                );
+                eprintln!("warning: destination {}: {why}", destination.name);
+            }
+        }
     }
     for route in &loaded.routes.0 {
         outln!("route: {}", route.describe());

@@ -254,7 +254,9 @@ pub(super) fn resolve_files(
                 format!("cannot read {}: {e}", full.display()),
             )
         })?;
-        if (target.starts_with("secret") || target == "api_client_key") && contents.ends_with('\n')
+        if (target.starts_with("secret")
+            || matches!(target, "api_client_key" | "password" | "token"))
+            && contents.ends_with('\n')
         {
             contents.pop();
             if contents.ends_with('\r') {

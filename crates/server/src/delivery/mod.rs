@@ -47,7 +47,7 @@ pub const COMMON_KEYS: &[&str] = &["name", "kind", "timeout", "max_attempts", "b
 pub struct DestinationSection {
     /// Referenced by routes and stored with each delivery.
     pub name: String,
-    /// `http`, `command` or `file`.
+    /// One of [`sink::KINDS`].
     pub kind: String,
     /// Per attempt; default 10s (http), 30s (command).
     pub timeout: Option<String>,
@@ -484,6 +484,18 @@ impl Dispatcher {
     ) {
         // An interval, not a sleep per loop: it fires even while hand-overs keep arriving,
         // so due retries and expired leases are never starved.
+        // A broker is connected (a NATS stream created) now, not at the first event; a
+        // broker that is down is reported here and its attempts are retried.
+        let name = self.destination.name.clone();
+        let sink_ready = async {
+            if let Err(e) = self.destination.sink.prepare().await {
+                tracing::warn!(destination = %name, error = %e, "broker not reachable yet; deliveries will be retried");
+            }
+        };
+        tokio::select! {
+            () = sink_ready => {}
+            () = crate::became(&mut stopped, true) => {}
+        }
         let mut poll = tokio::time::interval(POLL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // At start, whatever an earlier process left is due.

@@ -2,6 +2,7 @@
 
 mod admin;
 mod bad_input;
+mod brokers;
 mod console;
 mod delivery;
 mod handshakes;

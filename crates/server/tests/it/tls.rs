@@ -17,7 +17,7 @@ use crate::support::*;
 
 /// A self-signed certificate for localhost and 127.0.0.1, written as `name.pem` and
 /// `name.key`; returns the certificate.
-fn make_certificate(dir: &Path, name: &str, serial: u32) -> X509 {
+pub(crate) fn make_certificate(dir: &Path, name: &str, serial: u32) -> X509 {
     let key = PKey::from_ec_key(
         EcKey::generate(&EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap()).unwrap(),
     )

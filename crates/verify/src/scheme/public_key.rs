@@ -278,7 +278,7 @@ fn load_key(algorithm: SignatureAlgorithm, text: &str) -> Result<PKey<Public>, S
         PKey::public_key_from_pem(text.as_bytes())
             .map_err(|e| format!("is not a public key in PEM: {}", first_line(&e)))?
     } else {
-        let hex_like = text.len() % 2 == 0 && text.bytes().all(|b| b.is_ascii_hexdigit());
+        let hex_like = text.len().is_multiple_of(2) && text.bytes().all(|b| b.is_ascii_hexdigit());
         let bytes = if hex_like {
             Encoding::Hex.decode(text)
         } else {

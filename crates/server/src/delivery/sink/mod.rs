@@ -1,11 +1,23 @@
 //! Sinks: how a destination delivers. One module each, with its configuration, build and
 //! delivery together: `http` (the original body, re-signed as Standard Webhooks),
 //! `command` (a program with the body on stdin), `file` (one fsynced JSON line per
-//! event). Adding a sink is a module here and an arm in [`Sink`] and [`build`].
+//! event), and the brokers — `nats` (JetStream), `redis` (Streams), `amqp` (RabbitMQ),
+//! `mqtt` — which share [`broker`]'s keys, metadata and connection handling. Adding a sink
+//! is a module here and an arm in [`Sink`] and [`build`].
+//!
+//! A sink is handed one message at a time but is shared by all of a destination's
+//! attempts in flight: the broker clients pipeline those on one connection (that is their
+//! batching), so a destination's `concurrency` is also its batch.
 
+mod amqp;
+mod broker;
 mod command;
 mod file;
 mod http;
+mod mqtt;
+pub mod naming;
+mod nats;
+mod redis;
 
 use std::path::Path;
 use std::time::Duration;
@@ -43,33 +55,45 @@ pub(crate) fn build(
         "http" => http::KEYS,
         "command" => command::KEYS,
         "file" => file::KEYS,
-        "nats" | "redis" | "amqp" | "kafka" => {
+        "nats" => nats::KEYS,
+        "redis" => redis::KEYS,
+        "amqp" => amqp::KEYS,
+        "mqtt" => mqtt::KEYS,
+        "kafka" => {
             return Err((
                 "kind".into(),
-                format!(
-                    "`{kind}` destinations are not part of this version; use http, command or file"
-                ),
+                "`kafka` destinations are not part of this version: no Kafka broker could be tested with it (README, Broker destinations); use nats, redis, amqp, mqtt, http, command or file".into(),
             ))
         }
         other => {
             return Err((
                 "kind".into(),
-                format!("unknown kind `{other}`; use http, command or file"),
+                format!("unknown kind `{other}`; use {}", KINDS.join(", ")),
             ))
         }
     };
-    if let Some(unknown) = table.keys().find(|k| !keys.contains(&k.as_str())) {
+    let brokered = matches!(kind, "nats" | "redis" | "amqp" | "mqtt");
+    let allowed = |k: &str| keys.contains(&k) || (brokered && broker::KEYS.contains(&k));
+    if let Some(unknown) = table.keys().find(|k| !allowed(k)) {
+        let mut all: Vec<&str> = keys.to_vec();
+        if brokered {
+            all.extend(broker::KEYS);
+        }
         return Err((
             unknown.clone(),
             format!(
                 "is not a key of kind `{kind}` (its keys: {})",
-                keys.join(", ")
+                all.join(", ")
             ),
         ));
     }
     let (sink, concurrency) = match kind {
         "http" => http::build(config(table)?, timeout)?,
         "command" => command::build(config(table)?, timeout, base)?,
+        "nats" => nats::build(config(table)?, timeout, base)?,
+        "redis" => redis::build(config(table)?, timeout, base)?,
+        "amqp" => amqp::build(config(table)?, timeout, base)?,
+        "mqtt" => mqtt::build(config(table)?, timeout, base)?,
         _ => file::build(config(table)?, base)?,
     };
     if concurrency == 0 {
@@ -77,6 +101,9 @@ pub(crate) fn build(
     }
     Ok((sink, concurrency))
 }
+
+/// Every kind of destination.
+pub const KINDS: &[&str] = &["http", "command", "file", "nats", "redis", "amqp", "mqtt"];
 
 /// A kind's keys, deserialised; an error names the key.
 fn config<T: serde::de::DeserializeOwned>(table: toml::Table) -> Result<T, (String, String)> {
@@ -112,15 +139,27 @@ pub enum Sink {
     Command(CommandSink),
     /// Append to a file.
     File(FileSink),
+    /// Publish to NATS JetStream.
+    Nats(Box<nats::NatsSink>),
+    /// Add to a Redis stream.
+    Redis(Box<redis::RedisSink>),
+    /// Publish to an AMQP exchange.
+    Amqp(Box<amqp::AmqpSink>),
+    /// Publish to an MQTT broker.
+    Mqtt(Box<mqtt::MqttSink>),
 }
 
 impl Sink {
-    /// `http`, `command` or `file`.
+    /// One of [`KINDS`].
     pub fn kind(&self) -> &'static str {
         match self {
             Sink::Http(_) => "http",
             Sink::Command(_) => "command",
             Sink::File(_) => "file",
+            Sink::Nats(_) => "nats",
+            Sink::Redis(_) => "redis",
+            Sink::Amqp(_) => "amqp",
+            Sink::Mqtt(_) => "mqtt",
         }
     }
 
@@ -130,7 +169,35 @@ impl Sink {
             Sink::Http(s) => s.deliver(message).await,
             Sink::Command(s) => s.deliver(message).await,
             Sink::File(s) => s.deliver(message).await,
+            Sink::Nats(s) => s.deliver(message).await,
+            Sink::Redis(s) => s.deliver(message).await,
+            Sink::Amqp(s) => s.deliver(message).await,
+            Sink::Mqtt(s) => s.deliver(message).await,
         }
+    }
+
+    /// Connects a broker sink before its first delivery (and creates a NATS stream so
+    /// configured). An error is only reported: attempts connect again.
+    pub async fn prepare(&self) -> Result<(), String> {
+        match self {
+            Sink::Nats(s) => s.prepare().await,
+            Sink::Redis(s) => s.prepare().await,
+            Sink::Amqp(s) => s.prepare().await,
+            Sink::Mqtt(s) => s.prepare().await,
+            Sink::Http(_) | Sink::Command(_) | Sink::File(_) => Ok(()),
+        }
+    }
+
+    /// For a broker sink, what its broker says (connected; a NATS stream's state), for
+    /// `check-config`; `None` for the others.
+    pub async fn probe(&self) -> Option<Result<String, String>> {
+        Some(match self {
+            Sink::Nats(s) => s.probe().await,
+            Sink::Redis(s) => s.probe().await,
+            Sink::Amqp(s) => s.probe().await,
+            Sink::Mqtt(s) => s.probe().await,
+            Sink::Http(_) | Sink::Command(_) | Sink::File(_) => return None,
+        })
     }
 }
 
