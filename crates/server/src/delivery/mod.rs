@@ -482,8 +482,6 @@ impl Dispatcher {
         mut stopped: watch::Receiver<bool>,
         mut paused: watch::Receiver<bool>,
     ) {
-        // An interval, not a sleep per loop: it fires even while hand-overs keep arriving,
-        // so due retries and expired leases are never starved.
         // A broker is connected (a NATS stream created) now, not at the first event; a
         // broker that is down is reported here and its attempts are retried.
         let name = self.destination.name.clone();
@@ -496,6 +494,8 @@ impl Dispatcher {
             () = sink_ready => {}
             () = crate::became(&mut stopped, true) => {}
         }
+        // An interval, not a sleep per loop: it fires even while hand-overs keep arriving,
+        // so due retries and expired leases are never starved.
         let mut poll = tokio::time::interval(POLL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // At start, whatever an earlier process left is due.

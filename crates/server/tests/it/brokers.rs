@@ -824,3 +824,128 @@ async fn mosquitto_over_tls_with_a_user_and_a_password_from_a_file() {
     .await;
     gw.stop().await;
 }
+
+/// A RabbitMQ node of the test's own, stopped (through `rabbitmqctl`) when dropped.
+struct RabbitNode {
+    name: String,
+    _process: Spawned,
+}
+
+impl Drop for RabbitNode {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("rabbitmqctl")
+            .args(["-n", &self.name, "stop"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn rabbitmq_over_tls_with_a_password_from_a_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    crate::tls::make_certificate(dir.path(), "broker", 10);
+    // The node runs as Debian's `rabbitmq` user: it must read the key and write its data.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(
+        dir.path().join("broker.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("amqp-password"), "guest\n").unwrap();
+    let (port, dist) = (free_port(), free_port());
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    std::fs::write(
+        dir.path().join("rabbitmq.conf"),
+        format!(
+            "listeners.tcp = none\nlisteners.ssl.default = {port}\nssl_options.certfile = {}\nssl_options.keyfile = {}\nssl_options.verify = verify_none\nssl_options.fail_if_no_peer_cert = false\n",
+            path("broker.pem"),
+            path("broker.key")
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("enabled_plugins"), "[].\n").unwrap();
+    let name = format!("hgtest{port}@localhost");
+    let found = [
+        "/usr/sbin/rabbitmq-server",
+        "/usr/lib/rabbitmq/bin/rabbitmq-server",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists());
+    let Some(program) = found else {
+        if std::env::var("HOOKGATE_TEST_BROKERS").as_deref() == Ok("required") {
+            panic!(
+                "rabbitmq-server is required (HOOKGATE_TEST_BROKERS=required) but not installed"
+            );
+        }
+        eprintln!("skipped the RabbitMQ TLS test: rabbitmq-server is not installed");
+        return;
+    };
+    let process = std::process::Command::new(program)
+        .env("RABBITMQ_NODENAME", &name)
+        .env("RABBITMQ_DIST_PORT", dist.to_string())
+        .env("RABBITMQ_MNESIA_BASE", path("mnesia"))
+        .env("RABBITMQ_LOG_BASE", path("log"))
+        .env("RABBITMQ_CONFIG_FILE", path("rabbitmq"))
+        .env("RABBITMQ_ENABLED_PLUGINS_FILE", path("enabled_plugins"))
+        .env("RABBITMQ_PID_FILE", path("pid"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _node = RabbitNode {
+        name,
+        _process: Spawned(process),
+    };
+    wait_for(
+        "the test's RabbitMQ node",
+        Duration::from_secs(90),
+        async || {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        },
+    )
+    .await;
+    // The queue the messages are routed to (mandatory publishes need one), over TLS too.
+    let ca = std::fs::read_to_string(dir.path().join("broker.pem")).unwrap();
+    let tls = || lapin::tcp::OwnedTLSConfig {
+        identity: None,
+        cert_chain: Some(ca.clone()),
+    };
+    let url: lapin::uri::AMQPUri = format!("amqps://guest:guest@127.0.0.1:{port}/%2f")
+        .parse()
+        .unwrap();
+    let connection = lapin::Connection::connect_uri_with_config(
+        url.clone(),
+        lapin::ConnectionProperties::default(),
+        tls(),
+        lapin::runtime::default_runtime().unwrap(),
+    )
+    .await
+    .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    channel
+        .queue_declare("tls".into(), Default::default(), Default::default())
+        .await
+        .unwrap();
+    let gw = three_delivered(
+        dir,
+        &format!("kind = \"amqp\"\nurl = \"amqps://127.0.0.1:{port}/%2f\"\nusername = \"guest\"\npassword_file = \"amqp-password\"\ntls_ca = \"broker.pem\"\nrouting_key = \"tls\"\n"),
+    )
+    .await;
+    let queue = channel
+        .queue_declare(
+            "tls".into(),
+            lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(queue.message_count(), 3);
+    gw.stop().await;
+}
